@@ -1,0 +1,51 @@
+"""Scoring a model on a manifest: transcribe every utterance, then WER/CER and a per-utterance report."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict
+from pathlib import Path
+
+from asr.data import read_manifest
+from asr.metrics import ErrorRates, error_rates
+from asr.transcribe import Segment, Transcriber
+
+
+def evaluate(transcriber: Transcriber, manifest: str | os.PathLike, progress: bool = False) -> tuple[ErrorRates, list]:
+    """Transcribe ``manifest`` and score it. Returns the error rates and the per-utterance results.
+
+    A file that fails to load counts as an empty hypothesis (all its words deleted), so a broken file
+    raises the WER instead of vanishing from it.
+    """
+    utts = read_manifest(manifest, vocab=transcriber.recognizer.vocab)
+    segments = [Segment(u.audio_filepath, u.offset, u.duration if u.offset else None) for u in utts]
+    results = transcriber.transcribe(segments)
+    if progress:
+        from tqdm import tqdm
+
+        results = tqdm(results, total=len(segments), desc="evaluate", unit="utt")
+    results = list(results)
+    hyps = [r.hypothesis.text if r.hypothesis else "" for r in results]
+    return error_rates([u.text for u in utts], hyps), results
+
+
+def write_report(path: str | os.PathLike, rates: ErrorRates, results: list, manifest: str, model: str) -> None:
+    """JSON report: ``wer``/``cer`` as fractions, totals and, per utterance, reference, hypothesis and errors."""
+    report = {
+        "model": str(model),
+        "manifest": str(manifest),
+        "wer": rates.wer,
+        "cer": rates.cer,
+        "word_errors": rates.word_errors,
+        "words": rates.words,
+        "char_errors": rates.char_errors,
+        "chars": rates.chars,
+        "utterances": [
+            {"audio_filepath": r.path, **asdict(u), **({"error": r.error} if r.error else {})}
+            for r, u in zip(results, rates.utterances)
+        ],
+    }
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -1,0 +1,78 @@
+"""Waveforms -> normalised log-mel features, in batch on whatever device the module lives on.
+
+The extractor is an ``nn.Module`` so that training on a GPU computes features there too, and so that the
+same code serves training and transcription.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torchaudio
+from torch import nn
+
+from asr.audio import SAMPLE_RATE
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    sample_rate: int = SAMPLE_RATE  # Hz of the input waveforms
+    n_mels: int = 80  # mel bins
+    win_ms: float = 25.0  # analysis window, milliseconds
+    hop_ms: float = 10.0  # frame shift, milliseconds
+    n_fft: int = 512  # FFT size in samples (>= window)
+    normalize: str = "per_feature"  # "per_feature" (mean/std of each bin per utterance) or "none"
+
+    @property
+    def hop_length(self) -> int:
+        return int(round(self.sample_rate * self.hop_ms / 1000))
+
+    @property
+    def win_length(self) -> int:
+        return int(round(self.sample_rate * self.win_ms / 1000))
+
+    def num_frames(self, num_samples: torch.Tensor) -> torch.Tensor:
+        """Frames produced for waveforms of ``num_samples`` samples (centred STFT)."""
+        return torch.div(num_samples, self.hop_length, rounding_mode="floor") + 1
+
+
+class LogMel(nn.Module):
+    """``(batch, samples)`` waveforms -> ``(batch, frames, n_mels)`` log-mel features."""
+
+    def __init__(self, config: FeatureConfig = FeatureConfig()):
+        super().__init__()
+        if config.normalize not in ("per_feature", "none"):
+            raise ValueError(f"features.normalize must be 'per_feature' or 'none', not {config.normalize!r}")
+        self.config = config
+        self.mel = torchaudio.transforms.MelSpectrogram(
+            sample_rate=config.sample_rate,
+            n_fft=config.n_fft,
+            win_length=config.win_length,
+            hop_length=config.hop_length,
+            n_mels=config.n_mels,
+            power=2.0,
+            center=True,
+        )
+
+    @torch.no_grad()
+    def forward(self, waves: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """
+        Args:
+            waves: ``(batch, samples)`` float waveforms, zero-padded.
+            lengths: ``(batch,)`` valid samples per waveform.
+        Returns:
+            features ``(batch, frames, n_mels)`` with padding frames set to 0, and ``(batch,)`` frame counts.
+        """
+        # Features stay in fp32 even under autocast: log of small powers underflows in half precision.
+        with torch.autocast(device_type=waves.device.type, enabled=False):
+            spec = self.mel(waves.float())  # (batch, n_mels, frames)
+            feats = torch.log(spec + 1e-6).transpose(1, 2)  # (batch, frames, n_mels)
+        frames = self.config.num_frames(lengths).clamp(max=feats.shape[1])
+        mask = (torch.arange(feats.shape[1], device=feats.device)[None, :] < frames[:, None]).unsqueeze(-1)
+        if self.config.normalize == "per_feature":
+            count = frames.clamp(min=1).to(feats.dtype)[:, None, None]
+            mean = (feats * mask).sum(1, keepdim=True) / count
+            var = (((feats - mean) * mask) ** 2).sum(1, keepdim=True) / count
+            feats = (feats - mean) / (var.sqrt() + 1e-5)
+        return feats * mask, frames

@@ -1,0 +1,89 @@
+"""The acoustic model: convolutional subsampling + bidirectional LSTM stack + linear layer to characters.
+
+A plain ``nn.Module``: it knows nothing of Lightning, decoding or the CLI, so a checkpoint can be used for
+transcription without the training stack.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    subsampling: int = 4  # time reduction of the convolutional front: 2 or 4 (10 ms frames -> 20/40 ms)
+    conv_channels: int = 32  # channels of each 3x3 convolution
+    hidden_size: int = 256  # LSTM units per direction
+    num_layers: int = 3  # bidirectional LSTM layers
+    dropout: float = 0.1  # between LSTM layers and before the output layer
+
+
+def _conv_out(lengths: torch.Tensor) -> torch.Tensor:
+    # kernel 3, stride 2, padding 1: ceil(L / 2), and never below 1 so very short inputs still decode.
+    return torch.div(lengths - 1, 2, rounding_mode="floor").clamp(min=0) + 1
+
+
+class ConvSubsampling(nn.Module):
+    """``(batch, frames, n_mels)`` -> ``(batch, frames / factor, conv_channels * n_mels / factor)``."""
+
+    def __init__(self, n_mels: int, channels: int, factor: int):
+        super().__init__()
+        if factor not in (2, 4):
+            raise ValueError(f"model.subsampling must be 2 or 4, not {factor}")
+        self.layers = 1 if factor == 2 else 2
+        convs: list[nn.Module] = []
+        in_ch = 1
+        for _ in range(self.layers):
+            convs += [nn.Conv2d(in_ch, channels, kernel_size=3, stride=2, padding=1), nn.ReLU()]
+            in_ch = channels
+        self.conv = nn.Sequential(*convs)
+        freq = n_mels
+        for _ in range(self.layers):
+            freq = (freq - 1) // 2 + 1
+        self.output_dim = channels * freq
+
+    def forward(self, feats: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = self.conv(feats.unsqueeze(1))  # (batch, channels, frames', mels')
+        x = x.permute(0, 2, 1, 3).flatten(2)  # (batch, frames', channels * mels')
+        for _ in range(self.layers):
+            lengths = _conv_out(lengths)
+        return x, lengths
+
+
+class BiLSTMCTC(nn.Module):
+    """Log-mel features -> per-frame log-probabilities over the vocabulary (blank = 0)."""
+
+    def __init__(self, config: ModelConfig, n_mels: int, vocab_size: int):
+        super().__init__()
+        self.config = config
+        self.subsample = ConvSubsampling(n_mels, config.conv_channels, config.subsampling)
+        self.lstm = nn.LSTM(
+            input_size=self.subsample.output_dim,
+            hidden_size=config.hidden_size,
+            num_layers=config.num_layers,
+            dropout=config.dropout if config.num_layers > 1 else 0.0,
+            bidirectional=True,
+            batch_first=True,
+        )
+        self.dropout = nn.Dropout(config.dropout)
+        self.output = nn.Linear(2 * config.hidden_size, vocab_size)
+
+    def forward(self, feats: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """
+        Args:
+            feats: ``(batch, frames, n_mels)`` features; lengths: ``(batch,)`` valid frames.
+        Returns:
+            log-probabilities ``(batch, frames / subsampling, vocab)`` and ``(batch,)`` output frame counts.
+        """
+        x, lengths = self.subsample(feats, lengths)
+        lengths = lengths.clamp(max=x.shape[1])
+        # Packing skips the padding, so a short utterance in a long batch sees no zeros in either direction.
+        packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        out, _ = self.lstm(packed)
+        out, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
+        logits = self.output(self.dropout(out))
+        return logits.float().log_softmax(dim=-1), lengths

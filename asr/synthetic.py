@@ -1,0 +1,252 @@
+"""The offline synthetic English corpus: public-domain sentences read by Debian's TTS voices.
+
+Sentences come from the King James Bible (Debian ``bible-kjv``) and WordNet's usage examples
+(``wordnet-base``), normalised. To keep a CPU-sized model's task learnable, only sentences whose words all
+lie in the ``vocab_words`` most frequent words are used. Splits never share a sentence:
+
+- ``train``, ``dev``, ``test``: read by the training voices; ``test`` sentences are never in ``train``.
+- ``test_unseen_voice``: new sentences read by voices that never appear in training.
+
+Each utterance gets its own speaking rate, pitch shift, noise type and SNR, drawn from ``seed``. Generation is
+split into chunks run in parallel; every file is written atomically, so an interrupted run resumes where it
+stopped, and a finished run leaves a marker that makes the next run a no-op.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import json
+import os
+import random
+import re
+import subprocess
+import tempfile
+from collections import Counter
+from dataclasses import asdict, dataclass
+from multiprocessing import Pool
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from asr import debian, tts
+from asr.audio import SAMPLE_RATE, load_audio
+from asr.data import Utterance, write_manifest
+from asr.errors import AsrError
+from asr.text import Vocabulary, normalize
+
+SPLITS = ("train", "dev", "test", "test_unseen_voice")
+TEXT_PACKAGES = ["bible-kjv", "wordnet-base"]  # sentence sources
+
+
+@dataclass(frozen=True)
+class SyntheticConfig:
+    out_dir: str = "data/synthetic"
+    train: int = 6000  # utterances per split
+    dev: int = 200
+    test: int = 300
+    test_unseen_voice: int = 300
+    train_voices: tuple[str, ...] = (
+        "flite:kal16", "flite:slt", "flite:rms",
+        "festival:kal_diphone", "festival:cmu_us_slt_arctic_hts",
+        "espeak:en-us", "espeak:en-us+f3", "espeak:en+m3",
+    )
+    unseen_voices: tuple[str, ...] = ("flite:awb", "festival:ked_diphone", "espeak:en-us+f4")
+    vocab_words: int = 2000  # sentences use only the most frequent words of the text sources
+    min_words: int = 3
+    max_words: int = 12
+    rate: tuple[float, float] = (0.85, 1.2)  # speaking-rate factor range
+    pitch: tuple[float, float] = (-2.0, 2.0)  # pitch shift range, semitones
+    snr_db: tuple[float, float] = (10.0, 40.0)  # SNR range of the added noise
+    clean_fraction: float = 0.2  # utterances left without noise
+    seed: int = 1234
+    jobs: int = 0  # worker processes; 0 = one per core
+    chunk: int = 40  # utterances per task (festival starts once per task)
+
+    def fingerprint(self) -> str:
+        """Hash of everything that changes the corpus (not ``jobs``/``chunk``/``out_dir``)."""
+        d = asdict(self)
+        for k in ("jobs", "chunk", "out_dir"):
+            d.pop(k)
+        return hashlib.sha1(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
+
+
+# -- sentences ---------------------------------------------------------------------------------------------
+
+def _bible_sentences() -> list[str]:
+    try:
+        out = subprocess.run(["bible", "-f", "Gen1:1-Rev22:21"], capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError) as e:
+        raise AsrError(f"cannot read the King James Bible through 'bible' (Debian bible-kjv): {e}") from None
+    clauses = []
+    for line in out.splitlines():
+        m = re.match(r"^\S+\d+:\d+ (.*)", line)
+        if m:
+            clauses += re.split(r"[.;:?!]", m.group(1))  # verses are long: split them into clauses
+    return clauses
+
+
+def _wordnet_sentences(root: str = "/usr/share/wordnet") -> list[str]:
+    examples = []
+    for path in sorted(glob.glob(f"{root}/data.*")):
+        with open(path, encoding="latin-1") as f:
+            for line in f:
+                if not line.startswith("  "):  # the licence header is indented
+                    examples += re.findall(r'"([^"]+)"', line)
+    if not examples:
+        raise AsrError(f"no WordNet examples found under {root} (Debian wordnet-base)")
+    return examples
+
+
+def select_sentences(raw: list[str], vocab_words: int, min_words: int, max_words: int) -> list[str]:
+    """Normalise, drop duplicates and out-of-range lengths, keep sentences within the top ``vocab_words``."""
+    vocab = Vocabulary()
+    seen = dict.fromkeys(
+        t for t in map(normalize, raw) if min_words <= len(t.split()) <= max_words and not vocab.unknown(t)
+    )
+    sentences = list(seen)
+    counts = Counter(w for s in sentences for w in s.split())
+    allowed = {w for w, _ in counts.most_common(vocab_words)}
+    return [s for s in sentences if all(w in allowed for w in s.split())]
+
+
+# -- the plan ----------------------------------------------------------------------------------------------
+
+@dataclass
+class Item:
+    split: str
+    id: str
+    text: str
+    voice: str
+    rate: float
+    pitch: float
+    noise: str  # "none", "white", "pink" or "brown"
+    snr_db: float
+    seed: int
+
+
+def plan(cfg: SyntheticConfig, sentences: list[str]) -> list[Item]:
+    """Assign sentences to splits (disjoint) and draw each utterance's voice and conditions."""
+    rng = random.Random(cfg.seed)
+    sentences = sentences[:]
+    rng.shuffle(sentences)
+    sizes = {s: getattr(cfg, s) for s in SPLITS}
+    if sum(sizes.values()) > len(sentences):
+        raise AsrError(f"only {len(sentences)} sentences for {sum(sizes.values())} utterances: "
+                       f"raise vocab_words or lower the split sizes")
+    items: list[Item] = []
+    start = 0
+    # Held-out splits take their sentences first so their size never depends on the train size.
+    for split in ("test", "test_unseen_voice", "dev", "train"):
+        voices = cfg.unseen_voices if split == "test_unseen_voice" else cfg.train_voices
+        for n, text in enumerate(sentences[start:start + sizes[split]]):
+            noise = "none" if rng.random() < cfg.clean_fraction else rng.choice(["white", "pink", "brown"])
+            items.append(Item(
+                split=split, id=f"{split}-{n:06d}", text=text, voice=voices[n % len(voices)],
+                rate=round(rng.uniform(*cfg.rate), 3), pitch=round(rng.uniform(*cfg.pitch), 2),
+                noise=noise, snr_db=round(rng.uniform(*cfg.snr_db), 1), seed=rng.randrange(2**31),
+            ))
+        start += sizes[split]
+    return items
+
+
+# -- generation --------------------------------------------------------------------------------------------
+
+def _noise(kind: str, n: int, rng: np.random.Generator) -> np.ndarray:
+    white = rng.standard_normal(n)
+    if kind == "white":
+        return white
+    # Pink (1/f) and brown (1/f^2) noise: shape white noise's spectrum.
+    spec = np.fft.rfft(white)
+    f = np.arange(1, spec.size + 1)
+    spec /= np.sqrt(f) if kind == "pink" else f
+    return np.fft.irfft(spec, n)
+
+
+def degrade(wave: np.ndarray, item: Item) -> np.ndarray:
+    """Add the item's noise at its SNR and normalise the peak to a random level in [0.3, 0.95]."""
+    rng = np.random.default_rng(item.seed)
+    wave = wave.astype(np.float64)
+    if item.noise != "none" and wave.size:
+        noise = _noise(item.noise, wave.size, rng)
+        power = np.mean(wave**2) + 1e-12
+        noise *= np.sqrt(power / (np.mean(noise**2) + 1e-12) / 10 ** (item.snr_db / 10))
+        wave = wave + noise
+    peak = np.abs(wave).max() if wave.size else 0.0
+    if peak > 0:
+        wave *= rng.uniform(0.3, 0.95) / peak
+    return wave.astype(np.float32)
+
+
+def _audio_path(out_dir: Path, item: Item) -> Path:
+    return out_dir / "audio" / item.split / f"{item.id}.flac"
+
+
+def _generate_chunk(args: tuple[str, list[Item]]) -> int:
+    """Synthesise one chunk (one voice); skip files already written. Returns how many were made."""
+    out_dir, items = Path(args[0]), args[1]
+    todo = [it for it in items if not _audio_path(out_dir, it).exists()]
+    if not todo:
+        return 0
+    with tempfile.TemporaryDirectory() as tmp:
+        jobs = [(it.text, Path(tmp) / f"{it.id}.wav") for it in todo]
+        tts.synthesize(tts.Voice.parse(todo[0].voice), jobs, [it.rate for it in todo], [it.pitch for it in todo])
+        for it, (_, wav) in zip(todo, jobs):
+            wave = degrade(load_audio(wav).numpy(), it)
+            final = _audio_path(out_dir, it)
+            final.parent.mkdir(parents=True, exist_ok=True)
+            part = final.with_name(final.stem + ".part.flac")
+            sf.write(part, wave, SAMPLE_RATE, subtype="PCM_16")
+            part.replace(final)  # atomic: a file that exists is complete
+    return len(todo)
+
+
+def prepare(cfg: SyntheticConfig = SyntheticConfig(), progress: bool = True) -> dict[str, Path]:
+    """Build the corpus under ``cfg.out_dir``; returns the manifest path of each split.
+
+    Installs the Debian TTS packages when they are missing. Idempotent and resumable.
+    """
+    out = Path(cfg.out_dir)
+    manifests = {s: out / f"{s}.jsonl" for s in SPLITS}
+    marker = out / ".done"
+    if marker.exists() and marker.read_text().strip() == cfg.fingerprint() and all(p.exists() for p in manifests.values()):
+        print(f"{out}: already prepared (delete {marker} to rebuild)")
+        return manifests
+    voices = [tts.Voice.parse(v) for v in cfg.train_voices + cfg.unseen_voices]
+    if set(cfg.train_voices) & set(cfg.unseen_voices):
+        raise AsrError("a voice cannot be both a training voice and an unseen voice")
+    debian.ensure(tts.packages({v.engine for v in voices}) + TEXT_PACKAGES)
+    sentences = select_sentences(_bible_sentences() + _wordnet_sentences(), cfg.vocab_words, cfg.min_words, cfg.max_words)
+    items = plan(cfg, sentences)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "plan.jsonl").write_text("".join(json.dumps(asdict(it)) + "\n" for it in items))
+
+    by_voice: dict[str, list[Item]] = {}
+    for it in items:
+        by_voice.setdefault(it.voice, []).append(it)
+    tasks = [(str(out), group[i:i + cfg.chunk]) for group in by_voice.values() for i in range(0, len(group), cfg.chunk)]
+    # Slow voices (festival) first, so no worker is left with a long tail at the end.
+    tasks.sort(key=lambda t: not t[1][0].voice.startswith("festival"))
+    jobs = cfg.jobs or len(os.sched_getaffinity(0))
+    from tqdm import tqdm
+
+    bar = tqdm(total=len(items), desc="synthesise", unit="utt", disable=not progress)
+    bar.update(sum(1 for it in items if _audio_path(out, it).exists()))
+    with Pool(jobs) as pool:
+        for done, (_, chunk) in zip(pool.imap(_generate_chunk, tasks), tasks):
+            bar.update(done)
+    bar.close()
+
+    for split, path in manifests.items():
+        utts = []
+        for it in items:
+            if it.split == split:
+                audio = _audio_path(out, it)
+                utts.append(Utterance(str(audio.resolve()), round(sf.info(str(audio)).duration, 3), it.text))
+        write_manifest(path, utts)
+    hours = sum(sf.info(str(_audio_path(out, it))).duration for it in items if it.split == "train") / 3600
+    marker.write_text(cfg.fingerprint() + "\n")
+    print(f"{out}: {len(items)} utterances, {hours:.2f} h of training audio, "
+          f"{len(set(w for s in sentences for w in s.split()))} words in the sentence pool")
+    return manifests

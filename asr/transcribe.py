@@ -1,0 +1,87 @@
+"""Files -> transcripts: batched loading, features, network and decoding, one bad file never stopping the rest."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Iterable, Iterator
+
+import torch
+
+from asr.audio import SAMPLE_RATE, load_audio
+from asr.checkpoint import Recognizer
+from asr.decode import Decoder, GreedyDecoder, Hypothesis
+from asr.errors import AsrError
+
+
+@dataclass
+class Result:
+    path: str
+    hypothesis: Hypothesis | None = None  # None when the file failed
+    error: str | None = None  # the one-line reason, naming the file
+    duration: float = 0.0  # seconds of audio
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A file, or a span of it (seconds), to transcribe."""
+
+    path: str
+    offset: float = 0.0
+    duration: float | None = None
+
+
+class Transcriber:
+    """Transcribes files in batches of up to ``max_batch_seconds`` of padded audio, yielding in input order."""
+
+    def __init__(self, recognizer: Recognizer, decoder: Decoder | None = None, max_batch_seconds: float = 200.0,
+                 chunk_files: int = 64):
+        self.recognizer = recognizer
+        self.decoder = decoder or GreedyDecoder(recognizer.vocab)
+        self.max_batch_seconds = max_batch_seconds
+        self.chunk_files = chunk_files  # files read ahead and sorted by length to keep padding low
+
+    def _run(self, waves: list[torch.Tensor]) -> list[Hypothesis]:
+        lengths = torch.tensor([w.numel() for w in waves], dtype=torch.long)
+        batch = torch.nn.utils.rnn.pad_sequence(waves, batch_first=True)
+        log_probs, out_lengths = self.recognizer.log_probs(batch, lengths)
+        return self.decoder.decode(log_probs, out_lengths)
+
+    def _transcribe_chunk(self, segments: list[Segment]) -> list[Result]:
+        results = [Result(str(s.path)) for s in segments]
+        loaded: list[tuple[int, torch.Tensor]] = []
+        for i, s in enumerate(segments):
+            try:
+                wave = load_audio(s.path, offset=s.offset, duration=s.duration)
+            except AsrError as e:
+                results[i].error = str(e)
+                continue
+            results[i].duration = wave.numel() / SAMPLE_RATE
+            # At least one window of samples, so silence-only or empty files still give (empty) text.
+            if wave.numel() < self.recognizer.features.config.win_length:
+                wave = torch.nn.functional.pad(wave, (0, self.recognizer.features.config.win_length - wave.numel()))
+            loaded.append((i, wave))
+        loaded.sort(key=lambda item: item[1].numel())
+        batch: list[tuple[int, torch.Tensor]] = []
+        for item in loaded + [None]:
+            if item is not None:
+                longest = max([w.numel() for _, w in batch] + [item[1].numel()])
+                if not batch or longest * (len(batch) + 1) <= self.max_batch_seconds * SAMPLE_RATE:
+                    batch.append(item)
+                    continue
+            if batch:
+                for (i, _), hyp in zip(batch, self._run([w for _, w in batch])):
+                    results[i].hypothesis = hyp
+            batch = [item] if item is not None else []
+        return results
+
+    def transcribe(self, segments: Iterable[Segment | str | os.PathLike]) -> Iterator[Result]:
+        """Yield one :class:`Result` per input, in input order."""
+        chunk: list[Segment] = []
+        for s in segments:
+            chunk.append(s if isinstance(s, Segment) else Segment(str(s)))
+            if len(chunk) == self.chunk_files:
+                yield from self._transcribe_chunk(chunk)
+                chunk = []
+        if chunk:
+            yield from self._transcribe_chunk(chunk)
