@@ -68,7 +68,7 @@ def read_manifest(path: str | os.PathLike, vocab: Vocabulary | None = Vocabulary
             except (TypeError, ValueError, AttributeError):
                 problems.append(f"line {lineno}: not an object with audio_filepath, duration and text")
                 continue
-            audio = audio if audio.is_absolute() else base / audio
+            audio = audio if audio.is_absolute() else Path(os.path.normpath(base / audio))
             text = normalize(str(raw_text))
             if check_files and not audio.is_file():
                 problems.append(f"line {lineno}: audio file not found: {audio}")

@@ -35,3 +35,13 @@ def ensure(packages: list[str]) -> None:
         if subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL).returncode != 0:
             raise AsrError(f"could not install Debian packages {' '.join(absent)}: "
                            f"run 'sudo apt-get install {' '.join(absent)}'")
+
+
+if __name__ == "__main__":  # python -m asr.debian PKG...: what `make` uses to install test and demo needs
+    import sys
+
+    try:
+        ensure(sys.argv[1:])
+    except AsrError as e:
+        print(f"asr: error: {e}", file=sys.stderr)
+        sys.exit(1)

@@ -33,8 +33,8 @@ class FeatureConfig:
         return int(round(self.sample_rate * self.win_ms / 1000))
 
     def num_frames(self, num_samples: torch.Tensor) -> torch.Tensor:
-        """Frames produced for waveforms of ``num_samples`` samples (centred STFT)."""
-        return torch.div(num_samples, self.hop_length, rounding_mode="floor") + 1
+        """Frames for waveforms of ``num_samples`` samples: whole FFT frames only, and at least one."""
+        return torch.div((num_samples - self.n_fft).clamp(min=0), self.hop_length, rounding_mode="floor") + 1
 
 
 class LogMel(nn.Module):
@@ -52,7 +52,9 @@ class LogMel(nn.Module):
             hop_length=config.hop_length,
             n_mels=config.n_mels,
             power=2.0,
-            center=True,
+            # Frames lie wholly inside the signal (no centring pad), so zero-padding a waveform in a batch
+            # never changes its features: training batches and single-file transcription see the same input.
+            center=False,
         )
 
     @torch.no_grad()
@@ -65,6 +67,8 @@ class LogMel(nn.Module):
             features ``(batch, frames, n_mels)`` with padding frames set to 0, and ``(batch,)`` frame counts.
         """
         # Features stay in fp32 even under autocast: log of small powers underflows in half precision.
+        if waves.shape[-1] < self.config.n_fft:  # shorter than one frame: pad so it still gives one
+            waves = torch.nn.functional.pad(waves, (0, self.config.n_fft - waves.shape[-1]))
         with torch.autocast(device_type=waves.device.type, enabled=False):
             spec = self.mel(waves.float())  # (batch, n_mels, frames)
             feats = torch.log(spec + 1e-6).transpose(1, 2)  # (batch, frames, n_mels)

@@ -57,9 +57,6 @@ class Transcriber:
                 results[i].error = str(e)
                 continue
             results[i].duration = wave.numel() / SAMPLE_RATE
-            # At least one window of samples, so silence-only or empty files still give (empty) text.
-            if wave.numel() < self.recognizer.features.config.win_length:
-                wave = torch.nn.functional.pad(wave, (0, self.recognizer.features.config.win_length - wave.numel()))
             loaded.append((i, wave))
         loaded.sort(key=lambda item: item[1].numel())
         batch: list[tuple[int, torch.Tensor]] = []

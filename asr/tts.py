@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from asr.errors import AsrError
@@ -59,6 +60,12 @@ def _run(cmd: list[str], what: str) -> None:
         raise TTSError(f"{what} failed: {proc.stderr.strip()[:200]}")
 
 
+@lru_cache(maxsize=None)
+def _flite_voices() -> frozenset[str]:
+    out = subprocess.run(["flite", "-lv"], capture_output=True, text=True).stdout
+    return frozenset(out.split(":", 1)[-1].split())
+
+
 def _scheme_string(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
@@ -73,6 +80,8 @@ def synthesize(voice: Voice, jobs: list[tuple[str, Path]], rate: list[float] | N
     rate = rate or [1.0] * len(jobs)
     pitch = pitch or [0.0] * len(jobs)
     if voice.engine == "flite":
+        if voice.name not in _flite_voices():  # flite falls back to its default voice without a word
+            raise TTSError(f"flite has no voice {voice.name!r} (it has: {' '.join(sorted(_flite_voices()))})")
         base = _FLITE_F0.get(voice.name, 110.0)
         for (text, path), r, p in zip(jobs, rate, pitch):
             _run(["flite", "-voice", voice.name, "--setf", f"duration_stretch={1 / r:.3f}",

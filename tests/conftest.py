@@ -1,0 +1,65 @@
+"""Shared fixtures: audio synthesised on the spot (tones and TTS speech), never downloaded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from asr import tts
+from asr.audio import SAMPLE_RATE
+from asr.data import Utterance, write_manifest
+
+SENTENCES = [
+    "the cat sat on the mat",
+    "a dog ran in the park",
+    "she had a feeling of joy",
+    "and god said let there be light",
+    "we did not understand his motives",
+    "the team is a unit",
+    "he acted with the best of motives",
+    "the oceans are teeming with life",
+]
+
+
+def tone(seconds: float, rate: int = SAMPLE_RATE, freq: float = 440.0, channels: int = 1) -> np.ndarray:
+    """A sine tone, ``(samples,)`` or ``(samples, channels)`` float32 in [-0.5, 0.5]."""
+    t = np.arange(int(seconds * rate)) / rate
+    wave = (0.5 * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+    return wave if channels == 1 else np.stack([wave] * channels, axis=1)
+
+
+@pytest.fixture(scope="session")
+def speech(tmp_path_factory) -> list[tuple[Path, str]]:
+    """Eight short TTS utterances (16 kHz wav) with their transcripts, from two engines."""
+    root = tmp_path_factory.mktemp("speech")
+    jobs = [(text, root / f"utt{i}.wav") for i, text in enumerate(SENTENCES)]
+    tts.synthesize(tts.Voice.parse("flite:kal16"), jobs[::2])
+    tts.synthesize(tts.Voice.parse("espeak:en-us"), jobs[1::2])
+    return [(path, text) for text, path in jobs]
+
+
+@pytest.fixture(scope="session")
+def speech_manifest(speech, tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("manifest") / "all.jsonl"
+    write_manifest(path, [Utterance(str(p), sf.info(str(p)).duration, t) for p, t in speech])
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    """An untrained but valid exported model (weights random), for CLI and transcription plumbing tests."""
+    from asr import checkpoint
+    from asr.features import FeatureConfig
+    from asr.model import ModelConfig
+    from asr.text import Vocabulary
+
+    torch.manual_seed(0)
+    rec = checkpoint.build(checkpoint.asr_section(ModelConfig(hidden_size=16, num_layers=1, conv_channels=4),
+                                                  FeatureConfig(), Vocabulary()))
+    path = tmp_path_factory.mktemp("model") / "model.pt"
+    checkpoint.save(path, rec)
+    return path

@@ -1,0 +1,103 @@
+import json
+import random
+
+import pytest
+import torch
+
+from asr.data import DurationBatchSampler, ManifestError, Utterance, UtteranceDataset, collate, read_manifest, write_manifest
+
+
+def write_lines(path, rows):
+    path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows))
+    return path
+
+
+def test_read_resolves_relative_paths_and_normalises(tmp_path, speech):
+    audio, _ = speech[0]
+    (tmp_path / "a.wav").write_bytes(audio.read_bytes())
+    m = write_lines(tmp_path / "m.jsonl", [
+        {"audio_filepath": "a.wav", "duration": 1.5, "text": "Hello, World!"},
+        {"audio_filepath": str(tmp_path / "a.wav"), "duration": 0.5, "text": "x", "offset": 0.25},
+    ])
+    utts = read_manifest(m)
+    assert utts[0] == Utterance(str(tmp_path / "a.wav"), 1.5, "hello world", 0.0)
+    assert utts[1].offset == 0.25
+
+
+def test_every_bad_line_is_listed(tmp_path, speech):
+    audio = str(speech[0][0])
+    m = write_lines(tmp_path / "bad.jsonl", [
+        {"audio_filepath": audio, "duration": 1.0, "text": "fine"},
+        {"audio_filepath": str(tmp_path / "gone.wav"), "duration": 1.0, "text": "missing"},
+        {"audio_filepath": audio, "duration": 1.0, "text": " ?! "},
+        {"audio_filepath": audio, "duration": 1.0, "text": "caf\u00e9 42 \u4e2d"},
+        "{not json",
+        {"audio_filepath": audio, "text": "no duration"},
+    ])
+    with pytest.raises(ManifestError) as err:
+        read_manifest(m)
+    msg = str(err.value)
+    assert msg.startswith(f"{m}: 5 bad line(s)")
+    assert "line 2: audio file not found" in msg and "gone.wav" in msg
+    assert "line 3: empty text" in msg
+    assert "line 4: characters outside the vocabulary: '24\u4e2d'" in msg
+    assert "line 5: not valid JSON" in msg
+    assert "line 6: missing field 'duration'" in msg
+    assert "line 1" not in msg
+
+
+def test_missing_manifest(tmp_path):
+    with pytest.raises(ManifestError, match="no such manifest"):
+        read_manifest(tmp_path / "none.jsonl")
+
+
+def test_write_read_round_trip(tmp_path, speech):
+    utts = [Utterance(str(p), 1.0, t) for p, t in speech]
+    write_manifest(tmp_path / "sub" / "m.jsonl", utts)
+    assert read_manifest(tmp_path / "sub" / "m.jsonl") == utts
+    first = json.loads((tmp_path / "sub" / "m.jsonl").read_text().splitlines()[0])
+    assert not first["audio_filepath"].startswith("/") and "offset" not in first
+
+
+def test_dataset_and_collate(speech):
+    ds = UtteranceDataset([Utterance(str(p), 1.0, t) for p, t in speech[:3]])
+    batch = collate([ds[i] for i in range(3)])
+    assert batch["waves"].shape[0] == 3 and batch["waves"].shape[1] == batch["wave_lengths"].max()
+    assert batch["targets"].shape == (3, int(batch["target_lengths"].max()))
+    assert batch["target_lengths"].tolist() == [len(t) for _, t in speech[:3]]
+
+
+def durations(n=500, seed=0):
+    rng = random.Random(seed)
+    return [rng.uniform(0.5, 15.0) for _ in range(n)]
+
+
+def test_sampler_covers_each_utterance_once_within_budget():
+    d = durations()
+    sampler = DurationBatchSampler(d, max_seconds=60.0, seed=1)
+    batches = list(sampler)
+    flat = sorted(i for b in batches for i in b)
+    assert flat == list(range(len(d)))
+    assert all(max(d[i] for i in b) * len(b) <= 60.0 or len(b) == 1 for b in batches)
+    padded = sum(max(d[i] for i in b) * len(b) for b in batches)
+    assert 1 - sum(d) / padded < 0.1  # bucketing keeps padding low
+    assert len(sampler) == len(batches)
+
+
+def test_sampler_epochs_differ_and_are_reproducible():
+    d = durations()
+    a, b = DurationBatchSampler(d, 60.0, seed=1), DurationBatchSampler(d, 60.0, seed=1)
+    a.set_epoch(3)
+    b.set_epoch(3)
+    assert list(a) == list(b)
+    b.set_epoch(4)
+    assert list(a) != list(b)
+    assert list(DurationBatchSampler(d, 60.0, shuffle=False)) == list(DurationBatchSampler(d, 60.0, shuffle=False))
+
+
+def test_sampler_ranks_are_disjoint_and_equal_length():
+    d = durations()
+    ranks = [list(DurationBatchSampler(d, 60.0, seed=2, num_replicas=3, rank=r)) for r in range(3)]
+    assert len({len(r) for r in ranks}) == 1
+    seen = [i for r in ranks for b in r for i in b]
+    assert len(seen) == len(set(seen))

@@ -1,0 +1,59 @@
+"""End to end: train a tiny model for a few steps with `asr train`, export it, transcribe and evaluate it."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from asr import checkpoint
+from asr.cli import main
+from asr.train import train
+
+RECIPES = Path(__file__).resolve().parent.parent / "recipes"
+
+
+def tiny_config(tmp_path, manifest) -> Path:
+    cfg = {
+        "model": {"model": {"hidden_size": 32, "num_layers": 1, "conv_channels": 4}, "optim": {"warmup_steps": 2}},
+        "data": {"train_manifest": str(manifest), "val_manifest": str(manifest), "max_batch_seconds": 12,
+                 "num_workers": 0},
+        "trainer": {"max_steps": 6, "max_epochs": 3, "default_root_dir": str(tmp_path / "exp"),
+                    "enable_progress_bar": False, "logger": False,
+                    "callbacks": [{"class_path": "asr.training.ExportModel",
+                                   "init_args": {"path": str(tmp_path / "exp" / "model.pt")}}]},
+    }
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def test_train_export_transcribe_evaluate(tmp_path, speech_manifest, speech, capsys):
+    cli = train(["--config", str(tiny_config(tmp_path, speech_manifest))])
+    assert cli.trainer.global_step == 6
+    assert torch.isfinite(cli.trainer.callback_metrics["train_loss"])
+    assert "val_wer" in cli.trainer.callback_metrics
+    model = tmp_path / "exp" / "model.pt"
+    rec = checkpoint.load(model)
+    assert rec.model.config.hidden_size == 32
+    # The Lightning checkpoint describes itself too and gives the same network.
+    ckpt = next((tmp_path / "exp").rglob("*.ckpt"))
+    from_ckpt = checkpoint.load(ckpt)
+    for (k, a), (_, b) in zip(rec.model.state_dict().items(), from_ckpt.model.state_dict().items()):
+        assert torch.equal(a, b), k
+    capsys.readouterr()
+    assert main(["transcribe", "--model", str(model), str(speech[0][0])]) == 0
+    assert capsys.readouterr().out.startswith(f"{speech[0][0]}\t")
+    report = tmp_path / "report.json"
+    assert main(["evaluate", "--model", str(model), "--manifest", str(speech_manifest), "--report", str(report)]) == 0
+    assert len(json.loads(report.read_text())["utterances"]) == len(speech)
+
+
+@pytest.mark.parametrize("config", sorted(RECIPES.glob("*/config*.yaml")), ids=lambda p: p.parent.name + "/" + p.name)
+def test_every_shipped_config_parses(config, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        train(["--config", str(config), "--print_config"])
+    assert exit_.value.code in (0, None)
+    printed = yaml.safe_load(capsys.readouterr().out)
+    assert printed["data"]["train_manifest"] and printed["trainer"]["max_epochs"]
