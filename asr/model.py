@@ -38,7 +38,8 @@ class ConvSubsampling(nn.Module):
         convs: list[nn.Module] = []
         in_ch = 1
         for _ in range(self.layers):
-            convs += [nn.Conv2d(in_ch, channels, kernel_size=3, stride=2, padding=1), nn.ReLU()]
+            # BatchNorm after each convolution (as in DeepSpeech2): CTC leaves its all-blank plateau much sooner.
+            convs += [nn.Conv2d(in_ch, channels, kernel_size=3, stride=2, padding=1), nn.BatchNorm2d(channels), nn.ReLU()]
             in_ch = channels
         self.conv = nn.Sequential(*convs)
         freq = n_mels
