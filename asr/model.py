@@ -10,7 +10,6 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 
 @dataclass(frozen=True)
@@ -55,6 +54,42 @@ class ConvSubsampling(nn.Module):
         return x, lengths
 
 
+def reverse_padded(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Reverse each sequence of ``x`` ``(batch, frames, dim)`` within its own length; padding stays at the end."""
+    t = torch.arange(x.shape[1], device=x.device)[None, :]
+    lengths = lengths.to(x.device)[:, None]
+    index = torch.where(t < lengths, lengths - 1 - t, t)
+    return x.gather(1, index[:, :, None].expand_as(x))
+
+
+class BiLSTM(nn.Module):
+    """A stack of bidirectional LSTM layers that is exact for zero-padded batches without packing.
+
+    Packed sequences would also keep the padding out of the backward direction, but on CPU they fall off
+    oneDNN's fused kernels (measured: 104 vs 169 audio seconds per second for the demo model on 2 cores).
+    Instead each layer runs a forward LSTM on the batch as it is (outputs at valid frames never see later
+    padding) and a backward LSTM on each sequence reversed within its own length, so it starts at the last
+    valid frame. Outputs at padding frames are meaningless and are masked by the lengths downstream.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int, dropout: float):
+        super().__init__()
+        sizes = [input_size] + [2 * hidden_size] * (num_layers - 1)
+        self.forward_layers = nn.ModuleList(nn.LSTM(n, hidden_size, batch_first=True) for n in sizes)
+        self.backward_layers = nn.ModuleList(nn.LSTM(n, hidden_size, batch_first=True) for n in sizes)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """``(batch, frames, input_size)`` -> ``(batch, frames, 2 * hidden_size)``."""
+        for i, (fwd, bwd) in enumerate(zip(self.forward_layers, self.backward_layers)):
+            if i:
+                x = self.dropout(x)
+            ahead, _ = fwd(x)
+            behind, _ = bwd(reverse_padded(x, lengths))
+            x = torch.cat([ahead, reverse_padded(behind, lengths)], dim=-1)
+        return x
+
+
 class BiLSTMCTC(nn.Module):
     """Log-mel features -> per-frame log-probabilities over the vocabulary (blank = 0)."""
 
@@ -62,14 +97,7 @@ class BiLSTMCTC(nn.Module):
         super().__init__()
         self.config = config
         self.subsample = ConvSubsampling(n_mels, config.conv_channels, config.subsampling)
-        self.lstm = nn.LSTM(
-            input_size=self.subsample.output_dim,
-            hidden_size=config.hidden_size,
-            num_layers=config.num_layers,
-            dropout=config.dropout if config.num_layers > 1 else 0.0,
-            bidirectional=True,
-            batch_first=True,
-        )
+        self.lstm = BiLSTM(self.subsample.output_dim, config.hidden_size, config.num_layers, config.dropout)
         self.dropout = nn.Dropout(config.dropout)
         self.output = nn.Linear(2 * config.hidden_size, vocab_size)
 
@@ -82,9 +110,6 @@ class BiLSTMCTC(nn.Module):
         """
         x, lengths = self.subsample(feats, lengths)
         lengths = lengths.clamp(max=x.shape[1])
-        # Packing skips the padding, so a short utterance in a long batch sees no zeros in either direction.
-        packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
-        out, _ = self.lstm(packed)
-        out, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
+        out = self.lstm(x, lengths)
         logits = self.output(self.dropout(out))
         return logits.float().log_softmax(dim=-1), lengths
