@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytorch_lightning as pl
+import torch
 from torch.utils.data import DataLoader
 
 from asr.data import DurationBatchSampler, UtteranceDataset, collate, read_manifest
@@ -59,7 +60,7 @@ class ASRDataModule(pl.LightningDataModule):
             batch_sampler=sampler,
             collate_fn=collate,
             num_workers=self.num_workers,
-            pin_memory=True,
+            pin_memory=torch.cuda.is_available(),  # page-locked buffers only help copies to a GPU
             persistent_workers=False,
         )
 

@@ -24,11 +24,12 @@ import subprocess
 import tempfile
 from collections import Counter
 from dataclasses import asdict, dataclass
-from multiprocessing import Pool
+from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+import torch
 
 from asr import debian, tts
 from asr.audio import SAMPLE_RATE, load_audio
@@ -183,6 +184,10 @@ def _audio_path(out_dir: Path, item: Item) -> Path:
     return out_dir / "audio" / item.split / f"{item.id}.flac"
 
 
+def _worker_init() -> None:
+    torch.set_num_threads(1)  # one process per core already
+
+
 def _generate_chunk(args: tuple[str, list[Item]]) -> int:
     """Synthesise one chunk (one voice); skip files already written. Returns how many were made."""
     out_dir, items = Path(args[0]), args[1]
@@ -233,7 +238,8 @@ def prepare(cfg: SyntheticConfig = SyntheticConfig(), progress: bool = True) -> 
 
     bar = tqdm(total=len(items), desc="synthesise", unit="utt", disable=not progress)
     bar.update(sum(1 for it in items if _audio_path(out, it).exists()))
-    with Pool(jobs) as pool:
+    # spawn, not fork: a forked child of a process whose torch/OpenMP threads already ran can deadlock.
+    with get_context("spawn").Pool(jobs, initializer=_worker_init) as pool:
         for done, (_, chunk) in zip(pool.imap(_generate_chunk, tasks), tasks):
             bar.update(done)
     bar.close()
