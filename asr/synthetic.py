@@ -44,7 +44,7 @@ TEXT_PACKAGES = ["bible-kjv", "wordnet-base"]  # sentence sources
 @dataclass(frozen=True)
 class SyntheticConfig:
     out_dir: str = "data/synthetic"
-    train: int = 6000  # utterances per split
+    train: int = 4300  # utterances per split
     dev: int = 200
     test: int = 300
     test_unseen_voice: int = 300
@@ -54,10 +54,10 @@ class SyntheticConfig:
         "espeak:en-us", "espeak:en-us+f3", "espeak:en+m3",
     )
     unseen_voices: tuple[str, ...] = ("flite:awb", "festival:ked_diphone", "espeak:en-us+f4")
-    vocab_words: int = 1000  # sentences use only the most frequent words of the text sources
+    vocab_words: int = 600  # sentences use only the most frequent words of the text sources
     min_words: int = 3
     max_words: int = 12
-    rate: tuple[float, float] = (0.85, 1.2)  # speaking-rate factor range
+    rate: tuple[float, float] = (0.9, 1.15)  # speaking-rate factor range
     pitch: tuple[float, float] = (-2.0, 2.0)  # pitch shift range, semitones
     snr_db: tuple[float, float] = (15.0, 40.0)  # SNR range of the added noise
     clean_fraction: float = 0.2  # utterances left without noise
