@@ -23,7 +23,7 @@ DEBIAN_PACKAGES = {
     "espeak": ["espeak-ng"],
 }
 SOX_PACKAGES = ["sox"]
-PROGRAMS = {"flite": "flite", "festival": "text2wave", "espeak": "espeak-ng"}
+PROGRAMS = {"flite": "flite", "festival": "festival", "espeak": "espeak-ng"}
 
 # Mean F0 (Hz) of flite's voices: flite sets pitch as an absolute target, so a shift needs the base.
 _FLITE_F0 = {"kal16": 105.0, "kal": 105.0, "awb": 110.0, "rms": 100.0, "slt": 170.0}

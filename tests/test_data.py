@@ -2,7 +2,6 @@ import json
 import random
 
 import pytest
-import torch
 
 from asr.data import DurationBatchSampler, ManifestError, Utterance, UtteranceDataset, collate, read_manifest, write_manifest
 

@@ -38,8 +38,7 @@ def test_spaces_trimmed_and_squeezed():
 
 def test_batch_respects_lengths():
     # The second utterance is shorter: frames past its length (here 'x') must be ignored.
-    long, short = list("abc"), list("ab")
-    batch = torch.stack([emissions(long), emissions(list("abx"))])
+    batch = torch.stack([emissions(list("abc")), emissions(list("abx"))])
     hyps = GreedyDecoder(VOCAB).decode(batch, torch.tensor([3, 2]))
     assert [h.text for h in hyps] == ["abc", "ab"]
     assert hyps[0].frames == [0, 1, 2]
