@@ -240,18 +240,17 @@ def prepare(cfg: SyntheticConfig = SyntheticConfig(), progress: bool = True) -> 
     bar.update(sum(1 for it in items if _audio_path(out, it).exists()))
     # spawn, not fork: a forked child of a process whose torch/OpenMP threads already ran can deadlock.
     with get_context("spawn").Pool(jobs, initializer=_worker_init) as pool:
-        for done, (_, chunk) in zip(pool.imap(_generate_chunk, tasks), tasks):
+        for done in pool.imap(_generate_chunk, tasks):
             bar.update(done)
     bar.close()
 
+    by_split: dict[str, list[Utterance]] = {split: [] for split in SPLITS}
+    for it in items:  # one header read per file, for the manifests and the summary alike
+        audio = _audio_path(out, it)
+        by_split[it.split].append(Utterance(str(audio.resolve()), round(sf.info(str(audio)).duration, 3), it.text))
     for split, path in manifests.items():
-        utts = []
-        for it in items:
-            if it.split == split:
-                audio = _audio_path(out, it)
-                utts.append(Utterance(str(audio.resolve()), round(sf.info(str(audio)).duration, 3), it.text))
-        write_manifest(path, utts)
-    hours = sum(sf.info(str(_audio_path(out, it))).duration for it in items if it.split == "train") / 3600
+        write_manifest(path, by_split[split])
+    hours = sum(u.duration for u in by_split["train"]) / 3600
     marker.write_text(cfg.fingerprint() + "\n")
     print(f"{out}: {len(items)} utterances, {hours:.2f} h of training audio, "
           f"{len(set(w for s in sentences for w in s.split()))} words in the sentence pool")

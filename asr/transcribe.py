@@ -62,8 +62,8 @@ class Transcriber:
         batch: list[tuple[int, torch.Tensor]] = []
         for item in loaded + [None]:
             if item is not None:
-                longest = max([w.numel() for _, w in batch] + [item[1].numel()])
-                if not batch or longest * (len(batch) + 1) <= self.max_batch_seconds * SAMPLE_RATE:
+                # Sorted by length, so the newcomer is the longest: it sets the padded size of the batch.
+                if not batch or item[1].numel() * (len(batch) + 1) <= self.max_batch_seconds * SAMPLE_RATE:
                     batch.append(item)
                     continue
             if batch:
