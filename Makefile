@@ -7,7 +7,13 @@ RECIPE ?= synthetic
 # Debian packages for the synthetic corpus and the test fixtures (TTS engines, text sources, sox).
 DEBIAN := flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts espeak-ng sox bible-kjv wordnet-base
 
-.PHONY: install system test demo prepare clean
+# KenLM's lmplz and build_binary are in no wheel: built from the kenlm sdist (pinned) with cmake and Debian boost.
+KENLM_VERSION := 0.3.0
+KENLM := tools/kenlm
+KENLM_DEBIAN := cmake g++ make libboost-program-options-dev libboost-system-dev libboost-thread-dev \
+	libboost-test-dev zlib1g-dev libbz2-dev liblzma-dev libeigen3-dev
+
+.PHONY: install system kenlm test demo prepare clean
 
 install: $(STAMP)
 
@@ -20,23 +26,45 @@ $(STAMP): pyproject.toml requirements.txt
 system: install
 	$(BIN)/python -m asr.debian $(DEBIAN)
 
-test: install system
+kenlm: $(KENLM)/bin/build_binary
+
+$(KENLM)/bin/build_binary: | install
+	$(BIN)/python -m asr.debian $(KENLM_DEBIAN)
+	rm -rf $(KENLM)/src $(KENLM)/build && mkdir -p $(KENLM)/src
+	$(BIN)/pip download -q --disable-pip-version-check --no-deps --no-binary kenlm \
+		kenlm==$(KENLM_VERSION) -d $(KENLM)/src
+	tar xzf $(KENLM)/src/kenlm-$(KENLM_VERSION).tar.gz -C $(KENLM)/src
+	@echo "building KenLM $(KENLM_VERSION) into $(KENLM) (log: $(KENLM)/build.log)"
+	@(cmake -S $(KENLM)/src/kenlm-$(KENLM_VERSION) -B $(KENLM)/build -DCMAKE_BUILD_TYPE=Release && \
+	  cmake --build $(KENLM)/build --target lmplz build_binary -j $$(nproc)) > $(KENLM)/build.log 2>&1 || \
+	  (tail -n 30 $(KENLM)/build.log; exit 1)
+	mkdir -p $(KENLM)/bin && cp $(KENLM)/build/bin/lmplz $(KENLM)/bin/
+	cp $(KENLM)/build/bin/build_binary $(KENLM)/bin/  # last: its presence marks a finished build
+
+test: install system kenlm
 	$(BIN)/python -m pytest -q
 
 prepare: install
 	$(BIN)/asr prepare $(RECIPE)
 
-# The main job on the built-in offline corpus: prepare, train, evaluate, transcribe.
-demo: install
+# The main job on the built-in offline corpus: prepare, train, build + tune the LM, evaluate, transcribe.
+EXP := exp/synthetic
+demo: install kenlm
 	@start=$$(date +%s); \
 	$(BIN)/asr prepare synthetic && \
-	$(MAKE) --no-print-directory exp/synthetic/model.pt && \
-	$(BIN)/asr evaluate --model exp/synthetic/model.pt --manifest data/synthetic/test.jsonl \
-		--report exp/synthetic/report_test.json && \
-	$(BIN)/asr evaluate --model exp/synthetic/model.pt --manifest data/synthetic/test_unseen_voice.jsonl \
-		--report exp/synthetic/report_test_unseen_voice.json && \
-	$(BIN)/asr transcribe --model exp/synthetic/model.pt $$(ls data/synthetic/audio/test/*.flac | head -n 5) && \
-	echo "demo finished in $$(( $$(date +%s) - start )) s; model: exp/synthetic/model.pt"
+	$(MAKE) --no-print-directory $(EXP)/model.pt && \
+	$(BIN)/asr lm build data/synthetic/train.jsonl --out $(EXP)/lm && \
+	$(BIN)/asr tune-lm --model $(EXP)/model.pt --manifest data/synthetic/dev.jsonl --lm $(EXP)/lm/lm.bin \
+		--out $(EXP)/decode.yaml | tail -n 1 && \
+	for split in test test_unseen_voice; do \
+		$(BIN)/asr evaluate --model $(EXP)/model.pt --manifest data/synthetic/$$split.jsonl \
+			--report $(EXP)/report_$$split.json && \
+		$(BIN)/asr evaluate --model $(EXP)/model.pt --manifest data/synthetic/$$split.jsonl \
+			--decode-config $(EXP)/decode.yaml --report $(EXP)/report_$${split}_lm.json || exit 1; \
+	done && \
+	$(BIN)/asr transcribe --model $(EXP)/model.pt --decode-config $(EXP)/decode.yaml \
+		$$(ls data/synthetic/audio/test/*.flac | head -n 5) && \
+	echo "demo finished in $$(( $$(date +%s) - start )) s; model: $(EXP)/model.pt, decoding config: $(EXP)/decode.yaml"
 
 exp/synthetic/model.pt: data/synthetic/.done recipes/synthetic/config.yaml
 	$(BIN)/asr train --config recipes/synthetic/config.yaml

@@ -20,22 +20,66 @@ def _device(name: str) -> str:
     return name
 
 
+def _decoder(args: argparse.Namespace, vocab):
+    """Greedy unless an LM, a lexicon, a beam size or a decoding config is given; CLI flags override the config."""
+    from dataclasses import replace
+
+    from asr.beam import BeamSearchDecoder, DecodeConfig, lexicon_for
+
+    if not (args.lm or args.lexicon or args.beam_size or args.decode_config):
+        return None
+    config = DecodeConfig.load(args.decode_config) if args.decode_config else DecodeConfig()
+    lm = args.lm or config.lm
+    lexicon = args.lexicon or (config.lexicon if not args.lm else None)
+    overrides = {k: getattr(args, k) for k in ("beam_size", "lm_weight", "word_score", "beam_threshold", "nbest")
+                 if getattr(args, k, None) is not None}
+    return BeamSearchDecoder(vocab, lm, lexicon_for(lm, lexicon, args.lexicon_free), replace(config.beam, **overrides))
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
 def _transcribe(args: argparse.Namespace) -> int:
     from asr import checkpoint
+    from asr.formats import EXTENSIONS, render
     from asr.transcribe import Transcriber
 
-    transcriber = Transcriber(checkpoint.load(args.model, _device(args.device)), max_batch_seconds=args.batch_seconds)
+    if args.format in ("srt", "vtt") and len(args.files) > 1 and not args.output_dir:
+        raise AsrError(f"--format {args.format} with several files needs --output-dir (one subtitle file each)")
+    recognizer = checkpoint.load(args.model, _device(args.device))
+    transcriber = Transcriber(recognizer, _decoder(args, recognizer.vocab), max_batch_seconds=args.batch_seconds,
+                              timestamps=args.format != "txt")
+    out_dir = Path(args.output_dir) if args.output_dir else None
+    if out_dir:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    used: set[str] = set()
     failed = 0
     for r in transcriber.transcribe(args.files):
         if r.error:
             failed += 1
             print(f"asr: error: {r.error}", file=sys.stderr, flush=True)
             continue
-        if args.format == "json":
-            print(json.dumps({"file": r.path, "text": r.hypothesis.text, "duration": round(r.duration, 3)},
-                             ensure_ascii=False), flush=True)
-        else:
-            print(f"{r.path}\t{r.hypothesis.text}", flush=True)
+        nbest = bool(args.nbest and args.nbest > 1)
+        if out_dir is None:
+            if args.format == "txt":
+                print(f"{r.path}\t{r.hypothesis.text}", flush=True)
+            else:
+                sys.stdout.write(render(args.format, r.path, r.hypothesis, r.duration, nbest))
+                sys.stdout.flush()
+            continue
+        stem, n = Path(r.path).stem, 1
+        name = stem
+        while name in used:  # two inputs with the same name from different folders
+            n += 1
+            name = f"{stem}_{n}"
+        used.add(name)
+        _write_atomic(out_dir / (name + EXTENSIONS[args.format]),
+                      render(args.format, r.path, r.hypothesis, r.duration, nbest))
+    if out_dir is not None:
+        print(f"asr: wrote {len(used)} file(s) to {out_dir}", file=sys.stderr)
     if failed:
         print(f"asr: {failed} of {len(args.files)} file(s) failed", file=sys.stderr)
     return 1 if failed else 0
@@ -46,17 +90,65 @@ def _evaluate(args: argparse.Namespace) -> int:
     from asr.evaluate import evaluate, write_report
     from asr.transcribe import Transcriber
 
-    transcriber = Transcriber(checkpoint.load(args.model, _device(args.device)), max_batch_seconds=args.batch_seconds)
+    recognizer = checkpoint.load(args.model, _device(args.device))
+    decoder = _decoder(args, recognizer.vocab)
+    transcriber = Transcriber(recognizer, decoder, max_batch_seconds=args.batch_seconds)
     rates, results = evaluate(transcriber, args.manifest, progress=sys.stderr.isatty())
     for r in results:
         if r.error:
             print(f"asr: error: {r.error} (scored as an empty hypothesis)", file=sys.stderr)
+    how = "greedy" if decoder is None else (f"beam {decoder.options.beam_size}"
+                                            + (f" + LM (weight {decoder.options.lm_weight:g}, "
+                                               f"word score {decoder.options.word_score:g})" if decoder.lm else ""))
     print(f"{args.manifest}: WER {100 * rates.wer:.2f} % ({rates.word_errors}/{rates.words} words)  "
-          f"CER {100 * rates.cer:.2f} % ({rates.char_errors}/{rates.chars} chars)  {len(results)} utterances")
+          f"CER {100 * rates.cer:.2f} % ({rates.char_errors}/{rates.chars} chars)  {len(results)} utterances  "
+          f"[{how}]")
     if args.report:
         write_report(args.report, rates, results, args.manifest, args.model)
         print(f"report written to {args.report}")
     return 1 if any(r.error for r in results) else 0
+
+
+def _lm_build(args: argparse.Namespace) -> int:
+    from asr.lm import LMConfig, build
+
+    config = LMConfig(order=args.order, prune=tuple(args.prune), unit=args.unit, memory=args.memory,
+                      discount_fallback=not args.no_discount_fallback)
+    info = build(args.text, args.out, config)
+    out = Path(args.out)
+    lexicon = f", lexicon {out / info['lexicon']} ({info['distinct_words']} words)" if info["lexicon"] else ""
+    dropped = f", {info['dropped_sentences']} dropped for characters outside the vocabulary" \
+        if info["dropped_sentences"] else ""
+    print(f"{args.unit} {args.order}-gram LM from {info['sentences']} sentences ({info['words']} words{dropped}): "
+          f"{out / info['lm']}{lexicon}")
+    return 0
+
+
+def _tune_lm(args: argparse.Namespace) -> int:
+    from asr import checkpoint
+    from asr.beam import BeamOptions, lexicon_for
+    from asr.metrics import error_rates
+    from asr.decode import GreedyDecoder
+    from asr.tune import DEFAULT_LM_WEIGHTS, DEFAULT_WORD_SCORES, decode_all, dev_log_probs, tune
+
+    recognizer = checkpoint.load(args.model, _device(args.device))
+    lexicon = lexicon_for(args.lm, args.lexicon, args.lexicon_free)
+    cache = args.cache or str(Path(args.out).with_suffix(".dev-log-probs.pt"))
+    refs, log_probs = dev_log_probs(recognizer, args.model, args.manifest, cache, progress=sys.stderr.isatty())
+    greedy = error_rates(refs, decode_all(GreedyDecoder(recognizer.vocab), log_probs))
+    print(f"{args.manifest}: {len(refs)} utterances; greedy WER {100 * greedy.wer:.2f} %  CER {100 * greedy.cer:.2f} %")
+    print(f"{'lm_weight':>9} {'word_score':>10} {'WER %':>7} {'CER %':>7}")
+    options = BeamOptions(beam_size=args.beam_size)
+    config, trials = tune(recognizer.vocab, refs, log_probs, args.lm, lexicon, options,
+                          args.lm_weights or DEFAULT_LM_WEIGHTS, args.word_scores or DEFAULT_WORD_SCORES, on_trial=lambda t: print(
+                              f"{t.lm_weight:9g} {t.word_score:10g} {100 * t.rates.wer:7.2f} {100 * t.rates.cer:7.2f}",
+                              flush=True))
+    best = min(trials, key=lambda t: (t.rates.wer, t.rates.cer, abs(t.lm_weight), abs(t.word_score)))
+    config.save(args.out, comment=f"written by asr tune-lm on {args.manifest} ({len(refs)} utterances): "
+                                  f"WER {100 * best.rates.wer:.2f} % (greedy {100 * greedy.wer:.2f} %)")
+    print(f"best: lm_weight {best.lm_weight:g}, word_score {best.word_score:g}: WER {100 * best.rates.wer:.2f} % "
+          f"(greedy {100 * greedy.wer:.2f} %) -> {args.out}")
+    return 0
 
 
 def _train(args: argparse.Namespace, rest: list[str]) -> int:
@@ -86,17 +178,34 @@ def _prepare(args: argparse.Namespace, rest: list[str]) -> int:
     return int(module.main(rest) or 0)
 
 
+def _decoding_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("decoding (greedy unless one of these is given)")
+    g.add_argument("--decode-config", help="YAML written by asr tune-lm (LM, lexicon, weights)")
+    g.add_argument("--lm", help="KenLM file for beam search (lexicon.txt beside it is used)")
+    g.add_argument("--lexicon", help="lexicon file (default: beside --lm)")
+    g.add_argument("--lexicon-free", action="store_true", help="no lexicon (for character LMs)")
+    g.add_argument("--beam-size", type=int, help="beam size (default 50 when beam searching)")
+    g.add_argument("--lm-weight", type=float)
+    g.add_argument("--word-score", type=float)
+    g.add_argument("--beam-threshold", type=float)
+
+
 def build_parser() -> argparse.ArgumentParser:
+
     parser = argparse.ArgumentParser(prog="asr", description="BiLSTM-CTC speech recognition")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("transcribe", help="transcribe audio files")
     p.add_argument("--model", required=True, help="model.pt or a training .ckpt")
     p.add_argument("files", nargs="+", help="audio files (wav, flac, ogg, mp3, ...)")
-    p.add_argument("--format", choices=["txt", "json"], default="txt",
-                   help="txt: FILE<TAB>TEXT per line; json: one JSON object per line")
+    p.add_argument("--format", choices=["txt", "json", "srt", "vtt"], default="txt",
+                   help="txt: FILE<TAB>TEXT per line; json: one JSON object per line with word timestamps; "
+                        "srt / vtt: subtitles")
+    p.add_argument("--output-dir", help="write one file per input here (NAME.txt/.json/.srt/.vtt)")
+    p.add_argument("--nbest", type=int, help="also give the N best hypotheses (json; needs beam search)")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
     p.add_argument("--batch-seconds", type=float, default=200.0, help="padded audio seconds per batch")
+    _decoding_args(p)
 
     p = sub.add_parser("evaluate", help="WER and CER of a model on a manifest")
     p.add_argument("--model", required=True)
@@ -104,6 +213,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--report", help="write a JSON report with per-utterance results here")
     p.add_argument("--device", default="auto")
     p.add_argument("--batch-seconds", type=float, default=200.0)
+    _decoding_args(p)
+
+    p = sub.add_parser("lm", help="language models: asr lm build TEXT... --out DIR")
+    lm_sub = p.add_subparsers(dest="lm_command", required=True)
+    p = lm_sub.add_parser("build", help="build a KenLM n-gram LM (and its lexicon) from text or manifests")
+    p.add_argument("text", nargs="+", help="text files (one sentence per line) or JSON-lines manifests (.jsonl)")
+    p.add_argument("--out", required=True, help="output folder: lm.bin, lexicon.txt, lm.json")
+    p.add_argument("--order", type=int, default=4, help="n-gram order (default 4)")
+    p.add_argument("--prune", type=int, nargs="+", default=[0, 0, 1],
+                   help="lmplz --prune count thresholds per order (default 0 0 1: drop singleton 3+-grams)")
+    p.add_argument("--unit", choices=["word", "char"], default="word",
+                   help="word: for lexicon decoding; char: for lexicon-free decoding")
+    p.add_argument("--memory", default="20%", help="lmplz sorting memory (default 20%%)")
+    p.add_argument("--no-discount-fallback", action="store_true",
+                   help="fail instead of falling back to default discounts on tiny corpora")
+
+    p = sub.add_parser("tune-lm", help="tune LM weight and word score on a dev manifest, write a decoding config")
+    p.add_argument("--model", required=True)
+    p.add_argument("--manifest", required=True, help="dev manifest")
+    p.add_argument("--lm", required=True, help="KenLM file (lm.bin or .arpa)")
+    p.add_argument("--lexicon", help="lexicon (default: lexicon.txt beside the LM)")
+    p.add_argument("--lexicon-free", action="store_true", help="decode without a lexicon (character LMs)")
+    p.add_argument("--out", required=True, help="decoding config to write (YAML)")
+    p.add_argument("--lm-weights", type=float, nargs="+", help="grid of LM weights (default 0 0.5 1 1.5 2 2.5 3 4)")
+    p.add_argument("--word-scores", type=float, nargs="+", help="grid of word scores (default -2 -1 0 1 2 3)")
+    p.add_argument("--beam-size", type=int, default=50)
+    p.add_argument("--cache", help="where to cache the dev log-probabilities (default: beside --out)")
+    p.add_argument("--device", default="auto")
 
     sub.add_parser("train", help="train with a YAML config: asr train --config C.yaml [--trainer.max_epochs N ...]",
                    add_help=False)
@@ -126,6 +263,10 @@ def main(argv: list[str] | None = None) -> int:
             return _evaluate(args)
         if args.command == "train":
             return _train(args, rest)
+        if args.command == "lm":
+            return _lm_build(args)
+        if args.command == "tune-lm":
+            return _tune_lm(args)
         return _prepare(args, rest)
     except AsrError as e:
         print(f"asr: error: {e}", file=sys.stderr)

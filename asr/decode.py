@@ -11,11 +11,21 @@ from asr.text import BLANK, Vocabulary
 
 
 @dataclass
+class Word:
+    word: str
+    start: float  # seconds from the start of the file
+    end: float  # seconds
+    confidence: float  # mean posterior probability of the word's characters over their frames, 0..1
+
+
+@dataclass
 class Hypothesis:
     text: str  # the decoded transcript, normalised text
     tokens: list[int] = field(default_factory=list)  # token ids, blanks and repeats removed
     frames: list[int] = field(default_factory=list)  # output frame index at which each token was emitted
     score: float = 0.0  # log-probability of the path (greedy) or the decoder's score
+    words: list[Word] = field(default_factory=list)  # filled by word alignment (asr.align) when asked
+    alternatives: list["Hypothesis"] = field(default_factory=list)  # n-best list, best first (beam search)
 
 
 class Decoder(ABC):

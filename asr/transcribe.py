@@ -8,6 +8,7 @@ from typing import Iterable, Iterator
 
 import torch
 
+from asr.align import align_words
 from asr.audio import SAMPLE_RATE, load_audio
 from asr.checkpoint import Recognizer
 from asr.decode import Decoder, GreedyDecoder, Hypothesis
@@ -20,6 +21,7 @@ class Result:
     hypothesis: Hypothesis | None = None  # None when the file failed
     error: str | None = None  # the one-line reason, naming the file
     duration: float = 0.0  # seconds of audio
+    log_probs: torch.Tensor | None = None  # ``(frames, vocab)`` on the CPU, when the transcriber keeps them
 
 
 @dataclass(frozen=True)
@@ -35,17 +37,32 @@ class Transcriber:
     """Transcribes files in batches of up to ``max_batch_seconds`` of padded audio, yielding in input order."""
 
     def __init__(self, recognizer: Recognizer, decoder: Decoder | None = None, max_batch_seconds: float = 200.0,
-                 chunk_files: int = 64):
+                 chunk_files: int = 64, timestamps: bool = False, keep_log_probs: bool = False):
         self.recognizer = recognizer
         self.decoder = decoder or GreedyDecoder(recognizer.vocab)
         self.max_batch_seconds = max_batch_seconds
         self.chunk_files = chunk_files  # files read ahead and sorted by length to keep padding low
+        self.timestamps = timestamps  # align words (start, end, confidence) of the best hypothesis
+        self.keep_log_probs = keep_log_probs  # return each file's log-probabilities (for LM tuning)
 
-    def _run(self, waves: list[torch.Tensor]) -> list[Hypothesis]:
+    def _run(self, segments: list[Segment], results: list[Result], waves: list[torch.Tensor]) -> None:
         lengths = torch.tensor([w.numel() for w in waves], dtype=torch.long)
         batch = torch.nn.utils.rnn.pad_sequence(waves, batch_first=True)
         log_probs, out_lengths = self.recognizer.log_probs(batch, lengths)
-        return self.decoder.decode(log_probs, out_lengths)
+        hyps = self.decoder.decode(log_probs, out_lengths)
+        if not (self.timestamps or self.keep_log_probs):
+            for r, hyp in zip(results, hyps):
+                r.hypothesis = hyp
+            return
+        log_probs = log_probs.float().cpu()
+        for b, (seg, r, hyp) in enumerate(zip(segments, results, hyps)):
+            lp = log_probs[b, : int(out_lengths[b])]
+            if self.timestamps:
+                hyp.words = align_words(lp, hyp.tokens, self.recognizer.vocab, self.recognizer.frame_seconds,
+                                        offset=seg.offset)
+            if self.keep_log_probs:
+                r.log_probs = lp.clone()
+            r.hypothesis = hyp
 
     def _transcribe_chunk(self, segments: list[Segment]) -> list[Result]:
         results = [Result(str(s.path)) for s in segments]
@@ -67,8 +84,7 @@ class Transcriber:
                     batch.append(item)
                     continue
             if batch:
-                for (i, _), hyp in zip(batch, self._run([w for _, w in batch])):
-                    results[i].hypothesis = hyp
+                self._run([segments[i] for i, _ in batch], [results[i] for i, _ in batch], [w for _, w in batch])
             batch = [item] if item is not None else []
         return results
 

@@ -1,0 +1,77 @@
+"""Writing transcripts: plain text, JSON lines, and SRT / WebVTT subtitles built from word timestamps."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from asr.decode import Hypothesis, Word
+
+FORMATS = ("txt", "json", "srt", "vtt")
+EXTENSIONS = {"txt": ".txt", "json": ".json", "srt": ".srt", "vtt": ".vtt"}
+
+
+@dataclass(frozen=True)
+class CueLimits:
+    """How words are grouped into subtitle cues (common broadcast guidance: ~42 characters, a few seconds)."""
+
+    max_chars: int = 42
+    max_seconds: float = 6.0
+    max_gap: float = 1.0  # a pause longer than this starts a new cue
+
+
+def cues(words: list[Word], limits: CueLimits = CueLimits()) -> list[tuple[float, float, str]]:
+    """Group timed words into ``(start, end, text)`` cues, in seconds."""
+    out: list[tuple[float, float, str]] = []
+    group: list[Word] = []
+    for w in words:
+        if group:
+            text = " ".join(g.word for g in group + [w])
+            if (len(text) > limits.max_chars or w.end - group[0].start > limits.max_seconds
+                    or w.start - group[-1].end > limits.max_gap):
+                out.append((group[0].start, group[-1].end, " ".join(g.word for g in group)))
+                group = []
+        group.append(w)
+    if group:
+        out.append((group[0].start, group[-1].end, " ".join(g.word for g in group)))
+    return out
+
+
+def _timestamp(seconds: float, sep: str) -> str:
+    ms = max(0, round(seconds * 1000))
+    h, rest = divmod(ms, 3_600_000)
+    m, rest = divmod(rest, 60_000)
+    s, ms = divmod(rest, 1000)
+    return f"{h:02d}:{m:02d}:{s:02d}{sep}{ms:03d}"
+
+
+def to_srt(words: list[Word], limits: CueLimits = CueLimits()) -> str:
+    blocks = [f"{i}\n{_timestamp(a, ',')} --> {_timestamp(b, ',')}\n{text}\n"
+              for i, (a, b, text) in enumerate(cues(words, limits), 1)]
+    return "\n".join(blocks)
+
+
+def to_vtt(words: list[Word], limits: CueLimits = CueLimits()) -> str:
+    blocks = [f"{_timestamp(a, '.')} --> {_timestamp(b, '.')}\n{text}\n" for a, b, text in cues(words, limits)]
+    return "WEBVTT\n\n" + "\n".join(blocks)
+
+
+def to_json(path: str, hyp: Hypothesis, duration: float, nbest: bool = False) -> str:
+    """One JSON object: ``file``, ``text``, ``duration``, ``words`` (word/start/end/confidence), ``nbest``."""
+    obj = {"file": path, "text": hyp.text, "duration": round(duration, 3),
+           "words": [{"word": w.word, "start": w.start, "end": w.end, "confidence": w.confidence}
+                     for w in hyp.words]}
+    if nbest:
+        obj["nbest"] = [{"text": h.text, "score": round(h.score, 4)} for h in (hyp.alternatives or [hyp])]
+    return json.dumps(obj, ensure_ascii=False)
+
+
+def render(fmt: str, path: str, hyp: Hypothesis, duration: float, nbest: bool = False) -> str:
+    """The text of one file's transcript in ``fmt`` (``txt`` is ``FILE<TAB>TEXT`` on stdout, the text in a file)."""
+    if fmt == "json":
+        return to_json(path, hyp, duration, nbest) + "\n"
+    if fmt == "srt":
+        return to_srt(hyp.words)
+    if fmt == "vtt":
+        return to_vtt(hyp.words)
+    return hyp.text + "\n"

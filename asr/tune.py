@@ -1,0 +1,101 @@
+"""LM weight tuning: decode a dev set over a grid of LM weights and word scores, keep the best.
+
+The network runs once: the dev set's log-probabilities are computed a single time and cached on disk (keyed
+by the model file and the manifest's content), so re-tuning with another grid or LM costs only decoding.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import torch
+
+from asr.beam import BeamOptions, BeamSearchDecoder, DecodeConfig
+from asr.checkpoint import Recognizer
+from asr.data import read_manifest
+from asr.decode import GreedyDecoder
+from asr.metrics import ErrorRates, error_rates
+from asr.transcribe import Segment, Transcriber
+
+DEFAULT_LM_WEIGHTS = (0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0)
+DEFAULT_WORD_SCORES = (-2.0, -1.0, 0.0, 1.0, 2.0, 3.0)
+
+
+@dataclass(frozen=True)
+class Trial:
+    lm_weight: float
+    word_score: float
+    rates: ErrorRates
+
+
+def _key(model_path: str | os.PathLike, manifest: str | os.PathLike) -> str:
+    st = os.stat(model_path)
+    h = hashlib.sha1(f"{Path(model_path).resolve()}:{st.st_size}:{st.st_mtime_ns}".encode())
+    h.update(Path(manifest).read_bytes())
+    return h.hexdigest()
+
+
+def dev_log_probs(recognizer: Recognizer, model_path: str, manifest: str, cache: str | os.PathLike | None = None,
+                  progress: bool = False) -> tuple[list[str], list[torch.Tensor]]:
+    """References and ``(frames, vocab)`` log-probabilities of every utterance of ``manifest`` (cached)."""
+    key = _key(model_path, manifest)
+    if cache is not None and Path(cache).is_file():
+        try:
+            saved = torch.load(cache, weights_only=True)
+            if saved.get("key") == key:
+                return saved["references"], saved["log_probs"]
+        except Exception:  # a stale or damaged cache is simply recomputed
+            pass
+    utts = read_manifest(manifest, vocab=recognizer.vocab)
+    segments = [Segment(u.audio_filepath, u.offset, u.duration if u.offset else None) for u in utts]
+    transcriber = Transcriber(recognizer, GreedyDecoder(recognizer.vocab), keep_log_probs=True)
+    results = transcriber.transcribe(segments)
+    if progress:
+        from tqdm import tqdm
+
+        results = tqdm(results, total=len(segments), desc="dev log-probs", unit="utt")
+    refs, log_probs = [], []
+    for u, r in zip(utts, results):
+        if r.error:  # tuning on a partial set is still meaningful; the file is named on stderr by the caller
+            print(f"asr: error: {r.error} (left out of tuning)", file=sys.stderr)
+            continue
+        refs.append(u.text)
+        log_probs.append(r.log_probs)
+    if cache is not None:
+        Path(cache).parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(str(cache) + ".tmp")
+        torch.save({"key": key, "references": refs, "log_probs": log_probs}, tmp)
+        os.replace(tmp, cache)
+    return refs, log_probs
+
+
+def decode_all(decoder, log_probs: list[torch.Tensor], batch: int = 64) -> list[str]:
+    """Decode a list of ``(frames, vocab)`` tensors in padded batches; returns the texts."""
+    texts = []
+    for i in range(0, len(log_probs), batch):
+        group = log_probs[i:i + batch]
+        lengths = torch.tensor([lp.shape[0] for lp in group])
+        padded = torch.nn.utils.rnn.pad_sequence(group, batch_first=True)
+        texts += [h.text for h in decoder.decode(padded, lengths)]
+    return texts
+
+
+def tune(vocab, references: list[str], log_probs: list[torch.Tensor], lm: str, lexicon: str | None,
+         options: BeamOptions = BeamOptions(), lm_weights=DEFAULT_LM_WEIGHTS, word_scores=DEFAULT_WORD_SCORES,
+         on_trial=None) -> tuple[DecodeConfig, list[Trial]]:
+    """Grid search; returns the best decoding config (lowest WER, then CER) and every trial."""
+    trials = []
+    for w in lm_weights:
+        for s in word_scores:
+            decoder = BeamSearchDecoder(vocab, lm, lexicon, replace(options, lm_weight=w, word_score=s, nbest=1))
+            trial = Trial(w, s, error_rates(references, decode_all(decoder, log_probs)))
+            trials.append(trial)
+            if on_trial:
+                on_trial(trial)
+    best = min(trials, key=lambda t: (t.rates.wer, t.rates.cer, abs(t.lm_weight), abs(t.word_score)))
+    return DecodeConfig(lm=lm, lexicon=lexicon,
+                        beam=replace(options, lm_weight=best.lm_weight, word_score=best.word_score)), trials
