@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import os
+import tempfile
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
@@ -85,7 +86,7 @@ class DecodeConfig:
                         else (bool(v) if k == "log_add" else int(v))
                 except (TypeError, ValueError):
                     raise AsrError(f"{path}: {k}: expected a number, got {v!r}") from None
-        resolve = lambda p: None if p is None else str((path.parent / p) if not os.path.isabs(p) else Path(p))
+        resolve = lambda p: None if p is None else os.path.normpath(path.parent / p)
         return cls(lm=resolve(data.get("lm")), lexicon=resolve(data.get("lexicon")), beam=BeamOptions(**beam))
 
 
@@ -122,15 +123,26 @@ class BeamSearchDecoder(Decoder):
         self._words = check_lexicon(lexicon, vocab) if lexicon is not None else None
         self.vocab, self.options, self.lm, self.lexicon = vocab, options, lm, lexicon
         self.tokens = decoder_tokens(vocab)
+        lm_dict = None
+        if lm is not None and lexicon is None:
+            # Lexicon-free, the decoder scores token i as LM word i. torchaudio (2.11) builds that word list
+            # in flashlight's sorted order, not the token order, so the LM would score the wrong characters;
+            # an explicit dictionary in token order fixes the mapping.
+            fd, lm_dict = tempfile.mkstemp(suffix=".dict")
+            with os.fdopen(fd, "w") as f:
+                f.write("".join(t + "\n" for t in self.tokens + [UNK_WORD]))
         try:
             self._decoder = ctc_decoder(
-                lexicon=lexicon, tokens=self.tokens, lm=lm, nbest=options.nbest, beam_size=options.beam_size,
+                lexicon=lexicon, tokens=self.tokens, lm=lm, lm_dict=lm_dict, nbest=options.nbest, beam_size=options.beam_size,
                 beam_size_token=options.beam_size_token, beam_threshold=options.beam_threshold,
                 lm_weight=options.lm_weight, word_score=options.word_score, unk_score=options.unk_score,
                 sil_score=options.sil_score, log_add=options.log_add, blank_token=BLANK_TOKEN,
                 sil_token=WORD_BOUNDARY, unk_word=UNK_WORD)
         except Exception as e:  # flashlight raises plain RuntimeErrors from C++
             raise LMError(f"{lm or lexicon}: cannot load for decoding ({str(e).strip().splitlines()[0]})") from None
+        finally:
+            if lm_dict is not None:
+                os.unlink(lm_dict)  # read once, at construction
         self._space = vocab.encode(" ")[0]
 
     def decode(self, log_probs: torch.Tensor, lengths: torch.Tensor) -> list[Hypothesis]:

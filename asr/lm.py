@@ -120,7 +120,7 @@ def build(sources: Iterable[str | os.PathLike], out_dir: str | os.PathLike, conf
         cmd = [lmplz, "-o", str(config.order), "-S", config.memory, "-T", tmp, "--text", str(corpus),
                "--arpa", str(arpa)]
         if any(config.prune):
-            cmd += ["--prune", *map(str, config.prune)]
+            cmd += ["--prune", *map(str, config.prune[: config.order])]
         if config.discount_fallback:
             cmd.append("--discount_fallback")
         _run(cmd, "lmplz")

@@ -28,7 +28,7 @@ def test_transcribe_txt_and_json(capsys, tiny_model, speech):
     code, out, _ = run(capsys, "transcribe", "--model", tiny_model, "--format", "json", *files)
     rows = [json.loads(line) for line in out.splitlines()]
     assert [r["file"] for r in rows] == [str(f) for f in files]
-    assert all(set(r) == {"file", "text", "duration"} and r["duration"] > 0.5 for r in rows)
+    assert all(set(r) == {"file", "text", "duration", "words"} and r["duration"] > 0.5 for r in rows)
 
 
 def bad_inputs(tmp_path):
