@@ -4,6 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 RECIPE ?= synthetic
+PROFILE ?= cpu  # recipes/cpu.yaml or recipes/gpu.yaml, stacked under the recipe's config
 # Debian packages for the synthetic corpus and the test fixtures (TTS engines, text sources, sox).
 DEBIAN := flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts espeak-ng sox bible-kjv wordnet-base
 
@@ -13,7 +14,7 @@ KENLM := tools/kenlm
 KENLM_DEBIAN := cmake g++ make libboost-program-options-dev libboost-system-dev libboost-thread-dev \
 	libboost-test-dev zlib1g-dev libbz2-dev liblzma-dev libeigen3-dev
 
-.PHONY: install system kenlm test demo prepare clean
+.PHONY: install system kenlm test demo prepare train bench clean
 
 install: $(STAMP)
 
@@ -45,7 +46,12 @@ test: install system kenlm
 	$(BIN)/python -m pytest -q
 
 prepare: install
-	$(BIN)/asr prepare $(RECIPE)
+	$(BIN)/asr prepare $(RECIPE) $(ARGS)
+
+# Train a real-corpus recipe: make train RECIPE=an4 PROFILE=gpu ARGS="--trainer.devices 2"
+train: install
+	$(BIN)/asr train --config recipes/$(strip $(PROFILE)).yaml --config recipes/$(RECIPE)/config.yaml \
+		$(if $(wildcard recipes/$(RECIPE)/$(strip $(PROFILE)).yaml),--config recipes/$(RECIPE)/$(strip $(PROFILE)).yaml) $(ARGS)
 
 # The main job on the built-in offline corpus: prepare, train, build + tune the LM, evaluate, transcribe.
 EXP := exp/synthetic

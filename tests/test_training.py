@@ -50,10 +50,26 @@ def test_train_export_transcribe_evaluate(tmp_path, speech_manifest, speech, cap
     assert len(json.loads(report.read_text())["utterances"]) == len(speech)
 
 
-@pytest.mark.parametrize("config", sorted(RECIPES.glob("*/config*.yaml")), ids=lambda p: p.parent.name + "/" + p.name)
-def test_every_shipped_config_parses(config, capsys):
+def _config_stacks():
+    """Every recipe config alone and under each profile (cpu / gpu), plus a recipe's own gpu.yaml on top."""
+    stacks = []
+    for config in sorted(RECIPES.glob("*/config.yaml")):
+        stacks.append([config])
+        if config.parent.name != "synthetic":
+            stacks.append([RECIPES / "cpu.yaml", config])
+            extra = [config.parent / "gpu.yaml"] if (config.parent / "gpu.yaml").exists() else []
+            stacks.append([RECIPES / "gpu.yaml", config, *extra])
+    return stacks
+
+
+@pytest.mark.parametrize("stack", _config_stacks(), ids=lambda s: "+".join(f"{p.parent.name}/{p.name}" for p in s))
+def test_every_shipped_config_parses(stack, capsys):
+    argv = [a for config in stack for a in ("--config", str(config))]
     with pytest.raises(SystemExit) as exit_:
-        train(["--config", str(config), "--print_config"])
+        train([*argv, "--print_config"])
     assert exit_.value.code in (0, None)
     printed = yaml.safe_load(capsys.readouterr().out)
     assert printed["data"]["train_manifest"] and printed["trainer"]["max_epochs"]
+    assert printed["trainer"]["callbacks"]  # the recipe's export callback survives the profile
+    if RECIPES / "gpu.yaml" in stack:
+        assert printed["trainer"]["precision"] == "bf16-mixed"

@@ -1,0 +1,167 @@
+"""Shared steps of corpus preparation: fetch + extract, convert audio, read durations, write manifests.
+
+Recipes (``recipes/<name>/prepare.py``) only name their archives and parse their corpus' own layout; every
+step here is idempotent, so a second run does nothing and an interrupted one resumes.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Iterable
+
+import soundfile as sf
+
+from asr.archive import extract
+from asr.audio import SAMPLE_RATE, load_audio
+from asr.data import Utterance, write_manifest
+from asr.download import download
+from asr.errors import AsrError
+from asr.text import Vocabulary, normalize
+
+
+@dataclass(frozen=True)
+class Archive:
+    """An official download: where it lives and its published checksum (md5 / sha1 / sha256 hex)."""
+
+    url: str
+    checksum: str | None
+
+    @property
+    def filename(self) -> str:
+        return self.url.rsplit("/", 1)[-1]
+
+
+def fetch(archive: Archive, download_dir: str | os.PathLike, extract_dir: str | os.PathLike,
+          mirror: str | None = None, verify: bool = True) -> Path:
+    """Download (resumable, verified) and extract (safely, once) one archive; returns ``extract_dir``."""
+    url = archive.url if not mirror else mirror.rstrip("/") + "/" + archive.filename
+    path = download(url, Path(download_dir) / archive.filename, archive.checksum if verify else None)
+    return extract(path, extract_dir)
+
+
+def local_archive(path: str | os.PathLike, extract_dir: str | os.PathLike, archive: Archive | None = None,
+                  verify: bool = True) -> Path:
+    """Extract an archive the user downloaded (e.g. Common Voice, which needs a login); checksum when known."""
+    from asr.download import verify as check
+
+    path = Path(path)
+    if not path.is_file():
+        raise AsrError(f"{path}: no such archive")
+    if verify and archive is not None and archive.checksum:
+        check(path, archive.checksum)
+    return extract(path, extract_dir)
+
+
+def durations(paths: list[str], threads: int = 8) -> list[float]:
+    """Seconds of audio in each file (header reads, threaded); ``-1`` for a file that cannot be read."""
+    def one(p: str) -> float:
+        try:
+            return sf.info(p).duration
+        except Exception:
+            try:
+                import librosa
+
+                return float(librosa.get_duration(path=p))
+            except Exception:
+                return -1.0
+
+    with ThreadPoolExecutor(threads) as pool:
+        return list(pool.map(one, paths))
+
+
+def _convert_one(job: tuple[str, str]) -> str | None:
+    src, dst = job
+    if os.path.exists(dst):
+        return None
+    try:
+        wave = load_audio(src)
+    except AsrError as e:
+        return str(e)
+    tmp = dst + ".tmp.flac"
+    os.makedirs(os.path.dirname(dst), exist_ok=True)
+    sf.write(tmp, wave.numpy(), SAMPLE_RATE, format="FLAC", subtype="PCM_16")
+    os.replace(tmp, dst)
+    return None
+
+
+def convert(jobs: list[tuple[str, str]], processes: int = 0, desc: str = "convert") -> list[str]:
+    """Convert ``(source, destination.flac)`` pairs to 16 kHz mono FLAC in parallel; existing ones are skipped.
+
+    Returns the errors (one line each, naming the file): a bad file never stops the others.
+    """
+    todo = [j for j in jobs if not os.path.exists(j[1])]
+    if not todo:
+        return []
+    from tqdm import tqdm
+
+    processes = processes or os.cpu_count() or 1
+    errors = []
+    # spawn: forked children of a process that has run torch threads can deadlock
+    with get_context("spawn").Pool(processes, initializer=_single_thread) as pool:
+        for err in tqdm(pool.imap_unordered(_convert_one, todo, chunksize=16), total=len(todo), desc=desc,
+                        unit="file", disable=None):
+            if err:
+                errors.append(err)
+    return errors
+
+
+def _single_thread() -> None:
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def with_durations(rows: Iterable[tuple[str, str, float, float | None]]) -> list[tuple[str, str, float, float]]:
+    """``(audio, text, offset, duration or None)`` rows with whole-file durations read from the audio headers
+    (in parallel); ``-1`` marks a file that cannot be read."""
+    rows = list(rows)
+    missing = [i for i, r in enumerate(rows) if r[3] is None]
+    for i, d in zip(missing, durations([rows[i][0] for i in missing])):
+        rows[i] = (*rows[i][:3], d)
+    return rows
+
+
+def recipe_arguments(parser, name: str, downloads: bool = True) -> None:
+    """The options every real-corpus recipe shares."""
+    parser.add_argument("--data_dir", default=f"data/{name}", help="where manifests (and converted audio) go")
+    if downloads:
+        parser.add_argument("--download_dir", default=None, help="archives and extracted corpus "
+                            "(default: DATA_DIR/downloads)")
+        parser.add_argument("--mirror", default=None, help="base URL of a mirror holding the same archive names")
+        parser.add_argument("--skip_checksum", action="store_true",
+                            help="do not check archives against the published checksums")
+
+
+def write_split(path: str | os.PathLike, rows: Iterable[tuple[str, str, float, float]],
+                vocab: Vocabulary = Vocabulary()) -> dict:
+    """Write a manifest from ``(audio, raw text, offset, duration)`` rows (see :func:`with_durations`),
+    normalising the text.
+
+    Rows whose text is empty or uses characters outside ``vocab`` after normalisation, or whose audio has no
+    duration, are left out and counted; returns the counts and the hours written.
+    """
+    utts, dropped = [], {"empty_text": 0, "outside_vocabulary": 0, "unreadable_audio": 0}
+    for audio, raw, offset, duration in rows:
+        text = normalize(raw)
+        if duration <= 0:
+            dropped["unreadable_audio"] += 1
+        elif not text:
+            dropped["empty_text"] += 1
+        elif vocab.unknown(text):
+            dropped["outside_vocabulary"] += 1
+        else:
+            utts.append(Utterance(str(audio), round(duration, 3), text, round(offset, 3)))
+    if not utts:
+        raise AsrError(f"{path}: no usable utterances ({', '.join(f'{k} {v}' for k, v in dropped.items() if v)})")
+    write_manifest(path, utts)
+    return {"utterances": len(utts), "hours": round(sum(u.duration for u in utts) / 3600, 3), **dropped}
+
+
+def report(name: str, stats: dict) -> None:
+    dropped = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in stats.items()
+                        if k not in ("utterances", "hours") and v)
+    print(f"{name}: {stats['utterances']} utterances, {stats['hours']} h" + (f" (left out: {dropped})" if dropped else ""))
