@@ -75,5 +75,10 @@ demo: install kenlm
 exp/synthetic/model.pt: data/synthetic/.done recipes/synthetic/config.yaml
 	$(BIN)/asr train --config recipes/synthetic/config.yaml
 
+# Speed and padding of the demo-sized pipeline on this machine -> exp/bench.json (after make demo for the LM figures).
+bench: install
+	$(BIN)/asr prepare synthetic
+	$(BIN)/python -m asr.bench
+
 clean:
 	rm -rf exp/synthetic

@@ -1,0 +1,222 @@
+"""``make bench``: speed and padding of the demo-sized pipeline on this machine, written to ``exp/bench.json``.
+
+Measured in one run:
+
+- ``raw_step_audio_seconds_per_second``: the bare network's forward + CTC + backward + AdamW step on random
+  features of one fixed batch shape (the ceiling the training loop can approach);
+- ``train_audio_seconds_per_second``: ``asr train`` itself on the synthetic corpus (files, loading, features,
+  SpecAugment, bucketing, Lightning), timed over steps after a warm-up;
+- ``padding_fraction``: padded-but-empty audio in an epoch of the duration-bucketed batches;
+- ``transcribe_rtf``: wall time / audio time of transcribing the synthetic test split (model already loaded);
+- ``beam_lm_frames_per_second``: beam 50 with the demo's word LM and lexicon on one thread (when built).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+import yaml
+
+from asr.data import DurationBatchSampler, read_manifest
+from asr.features import FeatureConfig
+from asr.model import BiLSTMCTC, ModelConfig
+from asr.text import Vocabulary
+
+DEMO_CONFIG = Path("recipes/synthetic/config.yaml")
+
+
+def demo_model_config() -> ModelConfig:
+    cfg = yaml.safe_load(DEMO_CONFIG.read_text())["model"]["model"]
+    return ModelConfig(**cfg)
+
+
+def raw_step(cfg: ModelConfig, batch: int, seconds: float, steps: int, device: str = "cpu",
+             dtype: torch.dtype | None = None) -> float:
+    """Audio seconds per second of forward + CTC + backward + optimizer step on random ``(batch, frames, 80)``."""
+    feats_cfg = FeatureConfig()
+    model = BiLSTMCTC(cfg, feats_cfg.n_mels, len(Vocabulary())).to(device).train()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    frames = int(seconds * 1000 / feats_cfg.hop_ms)
+    feats = torch.randn(batch, frames, feats_cfg.n_mels, device=device)
+    lengths = torch.full((batch,), frames, dtype=torch.long, device=device)
+    n_chars = int(seconds * 14)  # about the characters per second of the corpus' speech
+    targets = torch.randint(1, len(Vocabulary()), (batch, n_chars), device=device)
+    target_lengths = torch.full((batch,), n_chars, dtype=torch.long, device=device)
+
+    def step():
+        with torch.autocast(device_type=device.split(":")[0], dtype=dtype, enabled=dtype is not None):
+            log_probs, out_lengths = model(feats, lengths)
+        loss = F.ctc_loss(log_probs.float().transpose(0, 1), targets, out_lengths, target_lengths, zero_infinity=True)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+        opt.step()
+
+    for _ in range(3):
+        step()
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    return batch * seconds * steps / (time.perf_counter() - start)
+
+
+def padding_fraction(manifest: Path, max_seconds: float, max_duration: float) -> float:
+    durations = [u.duration for u in read_manifest(manifest, check_files=False) if u.duration <= max_duration]
+    sampler = DurationBatchSampler(durations, max_seconds, shuffle=True, seed=0)
+    real = padded = 0.0
+    for batch in sampler:
+        ds = [durations[i] for i in batch]
+        real += sum(ds)
+        padded += max(ds) * len(ds)
+    return 1 - real / padded
+
+
+def train_throughput(steps: int, warmup: int) -> tuple[float, float]:
+    """``asr train`` with the demo config for ``warmup + steps`` steps; audio s/s over the last ``steps``, and
+    the padding fraction of the batches it actually ran."""
+    import pytorch_lightning as pl
+
+    from asr.train import train
+
+    class Clock(pl.Callback):
+        def __init__(self):
+            self.audio = self.padded = 0.0
+            self.start = None
+
+        def on_train_batch_start(self, trainer, module, batch, batch_idx):
+            if batch_idx == warmup:
+                self.start = time.perf_counter()
+
+        def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+            if batch_idx >= warmup:
+                lengths = batch["wave_lengths"]
+                self.audio += float(lengths.sum()) / 16000
+                self.padded += float(lengths.max()) * len(lengths) / 16000
+                self.end = time.perf_counter()
+
+    clock = Clock()
+    import asr.training as training
+
+    original = training.ExportModel.on_train_end
+    training.ExportModel.on_train_end = lambda *a, **k: None  # the bench must not overwrite the demo model
+    try:
+        cli_args = ["--config", str(DEMO_CONFIG), "--trainer.max_steps", str(steps + warmup),
+                    "--trainer.limit_val_batches", "0", "--trainer.logger", "false",
+                    "--trainer.enable_checkpointing", "false", "--trainer.enable_progress_bar", "false",
+                    "--trainer.default_root_dir", "exp/bench"]
+        from pytorch_lightning.cli import LightningCLI
+
+        from asr.datamodule import ASRDataModule
+        from asr.train import DEFAULTS
+        from asr.training import ASRModule
+
+        cli = LightningCLI(ASRModule, ASRDataModule, args=cli_args, run=False,
+                           parser_kwargs={"default_config_files": [str(DEFAULTS)]}, save_config_callback=None)
+        cli.trainer.callbacks.append(clock)
+        cli.trainer.fit(cli.model, datamodule=cli.datamodule)
+    finally:
+        training.ExportModel.on_train_end = original
+    return clock.audio / (clock.end - clock.start), 1 - clock.audio / clock.padded
+
+
+def transcribe_rtf(model_path: Path | None, manifest: Path) -> tuple[float, float]:
+    from asr import checkpoint
+    from asr.transcribe import Segment, Transcriber
+
+    if model_path is not None and model_path.is_file():
+        recognizer = checkpoint.load(model_path, "cpu")
+    else:  # speed does not depend on the weights
+        recognizer = checkpoint.build(checkpoint.asr_section(demo_model_config(), FeatureConfig(), Vocabulary()))
+    utts = read_manifest(manifest)
+    transcriber = Transcriber(recognizer)
+    list(transcriber.transcribe([Segment(u.audio_filepath) for u in utts[:8]]))  # warm-up
+    start = time.perf_counter()
+    results = list(transcriber.transcribe([Segment(u.audio_filepath) for u in utts]))
+    elapsed = time.perf_counter() - start
+    audio = sum(r.duration for r in results)
+    return elapsed / audio, audio
+
+
+def beam_speed(model_path: Path, manifest: Path, decode_config: Path) -> float | None:
+    if not (model_path.is_file() and decode_config.is_file()):
+        return None
+    from asr import checkpoint
+    from asr.beam import BeamSearchDecoder, DecodeConfig
+    from asr.tune import decode_all, dev_log_probs
+
+    recognizer = checkpoint.load(model_path, "cpu")
+    _, log_probs = dev_log_probs(recognizer, str(model_path), str(manifest))
+    config = DecodeConfig.load(decode_config)
+    decoder = BeamSearchDecoder(recognizer.vocab, config.lm, config.lexicon, config.beam)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # flashlight's decoder is single-threaded; keep torch from competing
+    try:
+        start = time.perf_counter()
+        decode_all(decoder, log_probs)
+        elapsed = time.perf_counter() - start
+    finally:
+        torch.set_num_threads(threads)
+    return sum(lp.shape[0] for lp in log_probs) / elapsed
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m asr.bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", default="data/synthetic")
+    parser.add_argument("--exp", default="exp/synthetic")
+    parser.add_argument("--out", default="exp/bench.json")
+    parser.add_argument("--steps", type=int, default=60)
+    args = parser.parse_args(argv)
+    data, exp = Path(args.data), Path(args.exp)
+    cfg = demo_model_config()
+    demo = yaml.safe_load(DEMO_CONFIG.read_text())
+    max_seconds = demo["data"]["max_batch_seconds"]
+    results: dict = {"machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
+                                 "torch": torch.__version__, "torch_threads": torch.get_num_threads()},
+                     "model": cfg.__dict__}
+    # The raw step's batch: the demo's padded-seconds budget as 16 utterances of 2.5 s (its typical shape).
+    results["raw_step_audio_seconds_per_second"] = raw_step(cfg, 16, max_seconds / 16, args.steps // 3)
+    results["train_audio_seconds_per_second"], results["train_padding_fraction"] = train_throughput(args.steps, 10)
+    results["train_vs_raw"] = results["train_audio_seconds_per_second"] / results["raw_step_audio_seconds_per_second"]
+    results["padding_fraction"] = padding_fraction(data / "train.jsonl", max_seconds, 30.0)
+    results["transcribe_rtf"], audio = transcribe_rtf(exp / "model.pt", data / "test.jsonl")
+    results["transcribe_audio_seconds"] = audio
+    results["beam_lm_frames_per_second"] = beam_speed(exp / "model.pt", data / "test.jsonl", exp / "decode.yaml")
+    if torch.cuda.is_available():
+        results["gpu"] = {"name": torch.cuda.get_device_name(0),
+                          "raw_step_fp32": raw_step(cfg, 64, 10.0, 20, "cuda"),
+                          "raw_step_bf16": raw_step(cfg, 64, 10.0, 20, "cuda", torch.bfloat16)}
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=1) + "\n")
+    targets = {"train_vs_raw": (">=", 0.8), "padding_fraction": ("<=", 0.10), "transcribe_rtf": ("<=", 0.02),
+               "beam_lm_frames_per_second": (">=", 20000)}
+    print(f"{'measure':38} {'value':>12}  target")
+    for key in ("raw_step_audio_seconds_per_second", "train_audio_seconds_per_second", "train_vs_raw",
+                "padding_fraction", "train_padding_fraction", "transcribe_rtf", "beam_lm_frames_per_second"):
+        v = results[key]
+        target = ""
+        if key in targets and v is not None:
+            op, t = targets[key]
+            ok = v >= t if op == ">=" else v <= t
+            target = f"{op} {t:g}  {'ok' if ok else 'MISSED'}"
+        print(f"{key:38} {('%.4g' % v) if v is not None else 'n/a':>12}  {target}")
+    for k, v in results.get("gpu", {}).items():
+        print(f"gpu {k:34} {v}")
+    print(f"written to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

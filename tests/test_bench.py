@@ -1,0 +1,24 @@
+"""The benchmark's measurements are computed right (their speed targets live in ``make bench``, not here)."""
+
+import json
+
+import pytest
+
+from asr.bench import padding_fraction, raw_step
+from asr.model import ModelConfig
+
+
+def test_padding_fraction_matches_a_hand_count(tmp_path):
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_text("".join(json.dumps({"audio_filepath": "x.wav", "duration": d, "text": "a"}) + "\n"
+                                for d in (1.0, 1.0, 2.0, 4.0)))
+    # budget 4 s padded: batches [1, 1, 2]? no: 2 x 3 = 6 > 4, so [1, 1], [2], [4] -> no padding at all
+    assert padding_fraction(manifest, 4.0, 30.0) == pytest.approx(0.0)
+    # budget 6 s: [1, 1, 2] padded to 3 x 2 = 6 s for 4 s of audio, [4] alone: 2 of 10 padded seconds wasted
+    assert padding_fraction(manifest, 6.0, 30.0) == pytest.approx(2 / 10)
+    assert padding_fraction(manifest, 6.0, 3.0) == pytest.approx(2 / 6)  # the 4 s utterance is over max_duration
+
+
+def test_raw_step_runs_and_reports_audio_seconds_per_second():
+    speed = raw_step(ModelConfig(hidden_size=16, num_layers=1, conv_channels=4), batch=2, seconds=1.0, steps=2)
+    assert speed > 0
