@@ -98,6 +98,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         if r.error:
             print(f"asr: error: {r.error} (scored as an empty hypothesis)", file=sys.stderr)
     how = "greedy" if decoder is None else (f"beam {decoder.options.beam_size}"
+                                            + (" + lexicon" if decoder.lexicon else "")
                                             + (f" + LM (weight {decoder.options.lm_weight:g}, "
                                                f"word score {decoder.options.word_score:g})" if decoder.lm else ""))
     print(f"{args.manifest}: WER {100 * rates.wer:.2f} % ({rates.word_errors}/{rates.words} words)  "
