@@ -140,11 +140,10 @@ def _tune_lm(args: argparse.Namespace) -> int:
     print(f"{args.manifest}: {len(refs)} utterances; greedy WER {100 * greedy.wer:.2f} %  CER {100 * greedy.cer:.2f} %")
     print(f"{'lm_weight':>9} {'word_score':>10} {'WER %':>7} {'CER %':>7}")
     options = BeamOptions(beam_size=args.beam_size)
-    config, trials = tune(recognizer.vocab, refs, log_probs, args.lm, lexicon, options,
+    config, best, _ = tune(recognizer.vocab, refs, log_probs, args.lm, lexicon, options,
                           args.lm_weights or DEFAULT_LM_WEIGHTS, args.word_scores or DEFAULT_WORD_SCORES, on_trial=lambda t: print(
                               f"{t.lm_weight:9g} {t.word_score:10g} {100 * t.rates.wer:7.2f} {100 * t.rates.cer:7.2f}",
                               flush=True))
-    best = min(trials, key=lambda t: (t.rates.wer, t.rates.cer, abs(t.lm_weight), abs(t.word_score)))
     config.save(args.out, comment=f"written by asr tune-lm on {args.manifest} ({len(refs)} utterances): "
                                   f"WER {100 * best.rates.wer:.2f} % (greedy {100 * greedy.wer:.2f} %)")
     print(f"best: lm_weight {best.lm_weight:g}, word_score {best.word_score:g}: WER {100 * best.rates.wer:.2f} % "

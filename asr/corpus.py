@@ -165,3 +165,21 @@ def report(name: str, stats: dict) -> None:
     dropped = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in stats.items()
                         if k not in ("utterances", "hours") and v)
     print(f"{name}: {stats['utterances']} utterances, {stats['hours']} h" + (f" (left out: {dropped})" if dropped else ""))
+
+
+def prepare_librispeech_layout(subsets: list[str], archives: dict[str, Archive], args) -> None:
+    """LibriSpeech-layout corpora (LibriSpeech, Mini LibriSpeech): fetch and extract each subset, write
+    ``DATA_DIR/<subset>.jsonl``, and ``train.jsonl`` joining the chosen ``train*`` subsets."""
+    from asr.corpus_formats import librispeech
+
+    data_dir = Path(args.data_dir)
+    downloads = Path(args.download_dir or data_dir / "downloads")
+    trains = []
+    for subset in subsets:
+        root = fetch(archives[subset], downloads, downloads / "extracted", args.mirror, not args.skip_checksum)
+        rows = with_durations(librispeech(root / "LibriSpeech" / subset))
+        report(f"{data_dir / subset}.jsonl", write_split(data_dir / f"{subset}.jsonl", rows))
+        if subset.startswith("train"):
+            trains += rows
+    if trains:
+        report(f"{data_dir / 'train'}.jsonl", write_split(data_dir / "train.jsonl", trains))

@@ -86,8 +86,8 @@ def decode_all(decoder, log_probs: list[torch.Tensor], batch: int = 64) -> list[
 
 def tune(vocab, references: list[str], log_probs: list[torch.Tensor], lm: str, lexicon: str | None,
          options: BeamOptions = BeamOptions(), lm_weights=DEFAULT_LM_WEIGHTS, word_scores=DEFAULT_WORD_SCORES,
-         on_trial=None) -> tuple[DecodeConfig, list[Trial]]:
-    """Grid search; returns the best decoding config (lowest WER, then CER) and every trial."""
+         on_trial=None) -> tuple[DecodeConfig, Trial, list[Trial]]:
+    """Grid search; returns the best decoding config (lowest WER, then CER), its trial and every trial."""
     trials = []
     for w in lm_weights:
         for s in word_scores:
@@ -98,4 +98,4 @@ def tune(vocab, references: list[str], log_probs: list[torch.Tensor], lm: str, l
                 on_trial(trial)
     best = min(trials, key=lambda t: (t.rates.wer, t.rates.cer, abs(t.lm_weight), abs(t.word_score)))
     return DecodeConfig(lm=lm, lexicon=lexicon,
-                        beam=replace(options, lm_weight=best.lm_weight, word_score=best.word_score)), trials
+                        beam=replace(options, lm_weight=best.lm_weight, word_score=best.word_score)), best, trials

@@ -5,10 +5,7 @@ Writes ``DATA_DIR/<subset>.jsonl`` per subset and ``train.jsonl`` joining the ch
 """
 
 import argparse
-from pathlib import Path
-
-from asr.corpus import Archive, fetch, recipe_arguments, report, with_durations, write_split
-from asr.corpus_formats import librispeech
+from asr.corpus import Archive, prepare_librispeech_layout, recipe_arguments
 
 BASE = "https://www.openslr.org/resources/12/"
 # sha256 of each archive, as published with torchaudio's LIBRISPEECH dataset
@@ -24,23 +21,6 @@ ARCHIVES = {name: Archive(BASE + name + ".tar.gz", sha) for name, sha in {
 ALIASES = {"train-960": ["train-clean-100", "train-clean-360", "train-other-500"], "all": list(ARCHIVES)}
 
 
-def prepare_subsets(subsets: list[str], archives: dict[str, Archive], args) -> None:
-    """Fetch, extract and write manifests for LibriSpeech-layout subsets (shared with mini_librispeech)."""
-    data_dir = Path(args.data_dir)
-    downloads = Path(args.download_dir or data_dir / "downloads")
-    trains = []
-    for subset in subsets:
-        root = fetch(archives[subset], downloads, downloads / "extracted", args.mirror, not args.skip_checksum)
-        subset_dir = root / "LibriSpeech" / subset
-        rows = with_durations(librispeech(subset_dir))
-        stats = write_split(data_dir / f"{subset}.jsonl", rows)
-        report(f"{data_dir / subset}.jsonl", stats)
-        if subset.startswith("train"):
-            trains += rows
-    if trains:
-        report(f"{data_dir / 'train'}.jsonl", write_split(data_dir / "train.jsonl", trains))
-
-
 def main(argv):
     parser = argparse.ArgumentParser(prog="asr prepare librispeech", description=__doc__)
     parser.add_argument("--subsets", default="train-clean-100,dev-clean,dev-other,test-clean,test-other",
@@ -54,5 +34,5 @@ def main(argv):
                 parser.error(f"unknown subset {name!r}; known: {', '.join(ARCHIVES)}, train-960, all")
             if name not in subsets:
                 subsets.append(name)
-    prepare_subsets(subsets, ARCHIVES, args)
+    prepare_librispeech_layout(subsets, ARCHIVES, args)
     return 0

@@ -2,11 +2,10 @@
 ``dev.jsonl`` (dev-clean-2), plus one manifest per subset. Same layout as LibriSpeech, so the same reader."""
 
 import argparse
-import importlib.util
 import shutil
 from pathlib import Path
 
-from asr.corpus import Archive, recipe_arguments
+from asr.corpus import Archive, prepare_librispeech_layout, recipe_arguments
 
 BASE = "https://www.openslr.org/resources/31/"
 # md5 sums published in OpenSLR 31's md5sum.txt
@@ -16,18 +15,11 @@ ARCHIVES = {
 }
 
 
-def _librispeech_recipe():
-    spec = importlib.util.spec_from_file_location("recipe_librispeech", Path(__file__).parent.parent / "librispeech" / "prepare.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def main(argv):
     parser = argparse.ArgumentParser(prog="asr prepare mini_librispeech", description=__doc__)
     recipe_arguments(parser, "mini_librispeech")
     args = parser.parse_args(argv)
-    _librispeech_recipe().prepare_subsets(list(ARCHIVES), ARCHIVES, args)
+    prepare_librispeech_layout(list(ARCHIVES), ARCHIVES, args)
     data_dir = Path(args.data_dir)
     shutil.copyfile(data_dir / "dev-clean-2.jsonl", data_dir / "dev.jsonl")
     return 0
