@@ -3,11 +3,9 @@
 import csv
 import importlib.util
 import io
-import json
 import tarfile
 from pathlib import Path
 
-import numpy as np
 import pytest
 import soundfile as sf
 

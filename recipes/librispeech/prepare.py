@@ -5,6 +5,7 @@ Writes ``DATA_DIR/<subset>.jsonl`` per subset and ``train.jsonl`` joining the ch
 """
 
 import argparse
+
 from asr.corpus import Archive, prepare_librispeech_layout, recipe_arguments
 
 BASE = "https://www.openslr.org/resources/12/"
