@@ -87,7 +87,6 @@ def train_throughput(steps: int, warmup: int) -> tuple[float, float]:
     the padding fraction of the batches it actually ran."""
     import pytorch_lightning as pl
 
-
     class Clock(pl.Callback):
         def __init__(self):
             self.audio = self.padded = 0.0
