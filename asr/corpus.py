@@ -125,6 +125,22 @@ def with_durations(rows: Iterable[tuple[str, str, float, float | None]]) -> list
     return rows
 
 
+def fetch_for(archive: Archive, args) -> Path:
+    """:func:`fetch` with a recipe's standard options (``--data_dir``, ``--download_dir``, ``--mirror``,
+    ``--skip_checksum``); returns the extraction folder."""
+    downloads = Path(args.download_dir or Path(args.data_dir) / "downloads")
+    return fetch(archive, downloads, downloads / "extracted", args.mirror, not args.skip_checksum)
+
+
+def parse_recipe_args(name: str, doc: str, argv: list[str]):
+    """The arguments of a recipe that takes only the shared options."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog=f"asr prepare {name}", description=doc)
+    recipe_arguments(parser, name)
+    return parser.parse_args(argv)
+
+
 def recipe_arguments(parser, name: str, downloads: bool = True) -> None:
     """The options every real-corpus recipe shares."""
     parser.add_argument("--data_dir", default=f"data/{name}", help="where manifests (and converted audio) go")
@@ -161,6 +177,14 @@ def write_split(path: str | os.PathLike, rows: Iterable[tuple[str, str, float, f
     return {"utterances": len(utts), "hours": round(sum(u.duration for u in utts) / 3600, 3), **dropped}
 
 
+def write_splits(data_dir: str | os.PathLike, splits: dict[str, list]) -> None:
+    """:func:`write_split` each ``name -> rows`` to ``DATA_DIR/name.jsonl`` and report it; empty splits are skipped."""
+    for name, rows in splits.items():
+        if rows:
+            path = Path(data_dir) / f"{name}.jsonl"
+            report(str(path), write_split(path, rows))
+
+
 def report(name: str, stats: dict) -> None:
     dropped = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in stats.items()
                         if k not in ("utterances", "hours") and v)
@@ -172,14 +196,10 @@ def prepare_librispeech_layout(subsets: list[str], archives: dict[str, Archive],
     ``DATA_DIR/<subset>.jsonl``, and ``train.jsonl`` joining the chosen ``train*`` subsets."""
     from asr.corpus_formats import librispeech
 
-    data_dir = Path(args.data_dir)
-    downloads = Path(args.download_dir or data_dir / "downloads")
     trains = []
     for subset in subsets:
-        root = fetch(archives[subset], downloads, downloads / "extracted", args.mirror, not args.skip_checksum)
-        rows = with_durations(librispeech(root / "LibriSpeech" / subset))
-        report(f"{data_dir / subset}.jsonl", write_split(data_dir / f"{subset}.jsonl", rows))
+        rows = with_durations(librispeech(fetch_for(archives[subset], args) / "LibriSpeech" / subset))
+        write_splits(args.data_dir, {subset: rows})
         if subset.startswith("train"):
             trains += rows
-    if trains:
-        report(f"{data_dir / 'train'}.jsonl", write_split(data_dir / "train.jsonl", trains))
+    write_splits(args.data_dir, {"train": trains})

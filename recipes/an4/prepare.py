@@ -4,10 +4,7 @@
 ``test.jsonl`` (an4_test). The sphere files are 16 kHz PCM that soundfile reads directly: no conversion.
 """
 
-import argparse
-from pathlib import Path
-
-from asr.corpus import Archive, fetch, recipe_arguments, report, with_durations, write_split
+from asr.corpus import Archive, fetch_for, parse_recipe_args, with_durations, write_splits
 from asr.corpus_formats import an4
 
 # The CMU original; sha256 as pinned by NVIDIA NeMo's AN4 tutorials, which mirror the same file.
@@ -17,16 +14,10 @@ DEV_EVERY = 20
 
 
 def main(argv):
-    parser = argparse.ArgumentParser(prog="asr prepare an4", description=__doc__)
-    recipe_arguments(parser, "an4")
-    args = parser.parse_args(argv)
-    data_dir = Path(args.data_dir)
-    downloads = Path(args.download_dir or data_dir / "downloads")
-    root = fetch(ARCHIVE, downloads, downloads / "extracted", args.mirror, not args.skip_checksum) / "an4"
+    args = parse_recipe_args("an4", __doc__, argv)
+    root = fetch_for(ARCHIVE, args) / "an4"
     train = with_durations(an4(root, "train"))
-    splits = {"train": [r for i, r in enumerate(train) if i % DEV_EVERY != DEV_EVERY - 1],
-              "dev": [r for i, r in enumerate(train) if i % DEV_EVERY == DEV_EVERY - 1],
-              "test": with_durations(an4(root, "test"))}
-    for name, rows in splits.items():
-        report(f"{data_dir / name}.jsonl", write_split(data_dir / f"{name}.jsonl", rows))
+    write_splits(args.data_dir, {"train": [r for i, r in enumerate(train) if i % DEV_EVERY != DEV_EVERY - 1],
+                                 "dev": [r for i, r in enumerate(train) if i % DEV_EVERY == DEV_EVERY - 1],
+                                 "test": with_durations(an4(root, "test"))})
     return 0

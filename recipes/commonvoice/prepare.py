@@ -11,7 +11,7 @@ counted. Pass ``--checksum`` with the sha256 shown on the download page to have 
 import argparse
 from pathlib import Path
 
-from asr.corpus import Archive, convert, local_archive, report, with_durations, write_split
+from asr.corpus import Archive, convert, local_archive, with_durations, write_splits
 from asr.corpus_formats import commonvoice
 from asr.errors import AsrError
 
@@ -41,5 +41,5 @@ def main(argv):
         for err in convert([(a, f) for (a, *_), f in zip(rows, flac)], args.jobs, desc=f"{split} mp3 -> flac"):
             print(f"asr: error: {err} (left out)")
         rows = with_durations((f, t, o, None) for f, (_, t, o, _d) in zip(flac, rows) if Path(f).exists())
-        report(f"{out / split}.jsonl", write_split(out / f"{split}.jsonl", rows))
+        write_splits(out, {split: rows})
     return 0

@@ -14,7 +14,7 @@ import hashlib
 from pathlib import Path
 
 from asr import corpus_formats as formats
-from asr.corpus import recipe_arguments, report, with_durations, write_split
+from asr.corpus import recipe_arguments, with_durations, write_splits
 from asr.errors import AsrError
 
 
@@ -51,9 +51,7 @@ def main(argv):
     rows = with_durations(reader(path))
     if not rows:
         raise AsrError(f"{path}: no utterances found ({fmt} format)")
-    data_dir = Path(args.data_dir)
-    for name in ("train", "dev", "test"):
-        part = [r for r in rows if split_of(r[0], r[2], args.dev_fraction, args.test_fraction) == name]
-        if part:
-            report(f"{data_dir / name}.jsonl", write_split(data_dir / f"{name}.jsonl", part))
+    write_splits(args.data_dir, {name: [r for r in rows if split_of(r[0], r[2], args.dev_fraction,
+                                                                    args.test_fraction) == name]
+                                 for name in ("train", "dev", "test")})
     return 0

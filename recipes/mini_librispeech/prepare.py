@@ -1,11 +1,10 @@
 """Mini LibriSpeech (OpenSLR 31): ``asr prepare mini_librispeech`` -> ``train.jsonl`` (train-clean-5, ~5 h) and
 ``dev.jsonl`` (dev-clean-2), plus one manifest per subset. Same layout as LibriSpeech, so the same reader."""
 
-import argparse
 import shutil
 from pathlib import Path
 
-from asr.corpus import Archive, prepare_librispeech_layout, recipe_arguments
+from asr.corpus import Archive, parse_recipe_args, prepare_librispeech_layout
 
 BASE = "https://www.openslr.org/resources/31/"
 # md5 sums published in OpenSLR 31's md5sum.txt
@@ -16,9 +15,7 @@ ARCHIVES = {
 
 
 def main(argv):
-    parser = argparse.ArgumentParser(prog="asr prepare mini_librispeech", description=__doc__)
-    recipe_arguments(parser, "mini_librispeech")
-    args = parser.parse_args(argv)
+    args = parse_recipe_args("mini_librispeech", __doc__, argv)
     prepare_librispeech_layout(list(ARCHIVES), ARCHIVES, args)
     data_dir = Path(args.data_dir)
     shutil.copyfile(data_dir / "dev-clean-2.jsonl", data_dir / "dev.jsonl")

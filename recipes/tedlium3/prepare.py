@@ -6,10 +6,7 @@ reads only each segment's span and nothing is re-encoded. Segments marked ``igno
 are skipped.
 """
 
-import argparse
-from pathlib import Path
-
-from asr.corpus import Archive, fetch, recipe_arguments, report, write_split
+from asr.corpus import Archive, fetch_for, parse_recipe_args, write_splits
 from asr.corpus_formats import stm
 from asr.errors import AsrError
 
@@ -19,20 +16,12 @@ SPLITS = ("train", "dev", "test")
 
 
 def main(argv):
-    parser = argparse.ArgumentParser(prog="asr prepare tedlium3", description=__doc__)
-    recipe_arguments(parser, "tedlium3")
-    args = parser.parse_args(argv)
-    data_dir = Path(args.data_dir)
-    downloads = Path(args.download_dir or data_dir / "downloads")
-    root = fetch(ARCHIVE, downloads, downloads / "extracted", args.mirror, not args.skip_checksum)
-    legacy = root / "TEDLIUM_release-3" / "legacy"
+    args = parse_recipe_args("tedlium3", __doc__, argv)
+    legacy = fetch_for(ARCHIVE, args) / "TEDLIUM_release-3" / "legacy"
     for split in SPLITS:
-        rows = []
         stms = sorted((legacy / split / "stm").glob("*.stm"))
         if not stms:
             raise AsrError(f"{legacy / split / 'stm'}: no STM files")
-        for path in stms:
-            audio = legacy / split / "sph" / (path.stem + ".sph")
-            rows += list(stm(path, audio))
-        report(f"{data_dir / split}.jsonl", write_split(data_dir / f"{split}.jsonl", rows))
+        rows = [row for path in stms for row in stm(path, legacy / split / "sph" / (path.stem + ".sph"))]
+        write_splits(args.data_dir, {split: rows})
     return 0
