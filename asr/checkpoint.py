@@ -127,3 +127,45 @@ def load(path: str | os.PathLike, device: str | torch.device = "cpu") -> Recogni
     except (RuntimeError, TypeError, KeyError, ValueError) as e:
         reason = str(e).strip().split("\n")[0][:160]
         raise CheckpointError(f"{path}: weights do not match the model config ({reason})") from None
+
+
+def average(paths: list[str | os.PathLike]) -> Recognizer:
+    """The element-wise mean of the weights of several checkpoints of one model (e.g. the last N of a run).
+
+    Averaging the final checkpoints smooths the noise of the last updates and usually lowers WER a little
+    (as in ESPnet and icefall). All must share the architecture, the features and the vocabulary. Integer
+    buffers (BatchNorm's batch counter) are taken from the last checkpoint.
+    """
+    if not paths:
+        raise CheckpointError("no checkpoints to average")
+    first = load(paths[0])
+    reference = asr_section(first.model.config, first.features.config, first.vocab)
+    sums = {k: v.double().clone() if v.is_floating_point() else v for k, v in first.model.state_dict().items()}
+    for path in paths[1:]:
+        other = load(path)
+        section = asr_section(other.model.config, other.features.config, other.vocab)
+        for key in ("model_config", "feature_config", "vocabulary"):
+            if section[key] != reference[key]:
+                raise CheckpointError(f"{path}: {key.replace('_', ' ')} differs from {paths[0]}; "
+                                      f"only checkpoints of one model can be averaged")
+        for k, v in other.model.state_dict().items():
+            sums[k] = sums[k] + v.double() if v.is_floating_point() else v
+    state = {k: (v / len(paths)).to(first.model.state_dict()[k].dtype) if v.is_floating_point() else v
+             for k, v in sums.items()}
+    first.model.load_state_dict(state)
+    return first
+
+
+def newest(folder: str | os.PathLike, n: int) -> list[Path]:
+    """The ``n`` checkpoints of ``folder`` with the highest training step (``*step=N*.ckpt``; ``last.ckpt``
+    is skipped, being a copy of one of them)."""
+    import re
+
+    found = []
+    for p in Path(folder).glob("*.ckpt"):
+        m = re.search(r"step=(\d+)", p.name)
+        if m:
+            found.append((int(m.group(1)), p))
+    if not found:
+        raise CheckpointError(f"{folder}: no step checkpoints (*step=N*.ckpt)")
+    return [p for _, p in sorted(found)[-n:]]

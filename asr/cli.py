@@ -150,6 +150,19 @@ def _tune_lm(args: argparse.Namespace) -> int:
     return 0
 
 
+def _average(args: argparse.Namespace) -> int:
+    from asr import checkpoint
+
+    paths = list(args.checkpoints)
+    if args.last:
+        if len(paths) != 1:
+            raise AsrError("--last N takes one folder of checkpoints")
+        paths = checkpoint.newest(paths[0], args.last)
+    checkpoint.save(args.out, checkpoint.average(paths))
+    print(f"averaged {len(paths)} checkpoint(s): {', '.join(str(p) for p in paths)} -> {args.out}")
+    return 0
+
+
 def _train(args: argparse.Namespace, rest: list[str]) -> int:
     from asr.train import train
 
@@ -241,6 +254,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache", help="where to cache the dev log-probabilities (default: beside --out)")
     p.add_argument("--device", default="auto")
 
+    p = sub.add_parser("average", help="average the weights of checkpoints into one model.pt")
+    p.add_argument("checkpoints", nargs="+", help="checkpoint files, or one folder with --last")
+    p.add_argument("--last", type=int, help="average the N newest step checkpoints of the folder")
+    p.add_argument("--out", required=True, help="model.pt to write")
+
     sub.add_parser("train", help="train with a YAML config: asr train --config C.yaml [--trainer.max_epochs N ...]",
                    add_help=False)
     p = sub.add_parser("prepare", help="prepare a recipe's data: asr prepare synthetic [options]", add_help=False)
@@ -266,6 +284,8 @@ def main(argv: list[str] | None = None) -> int:
             return _lm_build(args)
         if args.command == "tune-lm":
             return _tune_lm(args)
+        if args.command == "average":
+            return _average(args)
         return _prepare(args, rest)
     except AsrError as e:
         print(f"asr: error: {e}", file=sys.stderr)

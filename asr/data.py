@@ -12,7 +12,7 @@ import os
 import random
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import torch
 from torch.utils.data import Dataset, Sampler
@@ -20,6 +20,7 @@ from torch.utils.data import Dataset, Sampler
 from asr.audio import load_audio
 from asr.errors import AsrError
 from asr.text import Vocabulary, normalize
+from asr.wave_augment import WaveAugment, speed_factor
 
 
 class ManifestError(AsrError):
@@ -111,11 +112,25 @@ def write_manifest(path: str | os.PathLike, utts: list[Utterance], relative: boo
 
 
 class UtteranceDataset(Dataset):
-    """Item ``i`` -> ``(waveform (samples,), token ids (length,))`` at 16 kHz."""
+    """Item ``i`` -> ``(waveform (samples,), token ids (length,))`` at 16 kHz.
 
-    def __init__(self, utts: list[Utterance], vocab: Vocabulary = Vocabulary()):
+    With ``augment``, waveforms are perturbed as epoch :attr:`epoch` dictates (see :mod:`asr.wave_augment`).
+    """
+
+    def __init__(self, utts: list[Utterance], vocab: Vocabulary = Vocabulary(), augment: WaveAugment | None = None):
         self.utts = utts
         self.vocab = vocab
+        self.augment = augment
+        self.epoch = 0
+
+    @property
+    def sampler(self) -> "DurationBatchSampler":
+        # Lightning calls ``set_epoch`` on ``dataloader.sampler`` and ``dataloader.batch_sampler.sampler``
+        # (the layout of torch's BatchSampler), never on the batch sampler itself: point it here.
+        return self
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
 
     def __len__(self) -> int:
         return len(self.utts)
@@ -123,6 +138,8 @@ class UtteranceDataset(Dataset):
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         u = self.utts[i]
         wave = load_audio(u.audio_filepath, offset=u.offset, duration=u.duration if u.offset else None)
+        if self.augment is not None:
+            wave = self.augment(wave, self.epoch, i)
         return wave, torch.tensor(self.vocab.encode(u.text), dtype=torch.long)
 
 
@@ -147,8 +164,13 @@ class DurationBatchSampler(Sampler[list[int]]):
 
     Sorting by duration keeps padding low; a small per-epoch jitter on the sort key and a shuffle of the
     batch order make every epoch different, reproducibly from ``seed`` and the epoch number. With
-    ``num_replicas > 1`` each rank takes every ``num_replicas``-th batch (the batch count is rounded down to
-    a multiple so all ranks step together).
+    ``num_replicas > 1`` (DDP) every rank computes the same batches from the same seed and takes every
+    ``num_replicas``-th one, so ranks never share an utterance. For training (``drop_uneven``) the batch count
+    is rounded down to a multiple so all ranks step together; validation keeps every batch.
+
+    With speed perturbation (``speeds``) utterances are bucketed by their perturbed duration, so padding and
+    ``max_seconds`` hold for the audio the model actually sees. :meth:`resume_at` skips the batches that an
+    interrupted run already trained on; ``len()`` stays the whole epoch's count, as Lightning's loop expects.
     """
 
     def __init__(
@@ -160,6 +182,9 @@ class DurationBatchSampler(Sampler[list[int]]):
         jitter: float = 0.05,
         num_replicas: int = 1,
         rank: int = 0,
+        speeds: tuple[float, ...] = (),
+        drop_uneven: bool = True,
+        on_epoch: Callable[[int], None] | None = None,
     ):
         if max_seconds <= 0:
             raise ValueError("max_seconds must be positive")
@@ -170,23 +195,49 @@ class DurationBatchSampler(Sampler[list[int]]):
         self.jitter = jitter
         self.num_replicas = num_replicas
         self.rank = rank
+        self.speeds = tuple(speeds)
+        self.drop_uneven = drop_uneven
+        self.on_epoch = on_epoch  # told each new epoch (the dataset's augmentation depends on it)
         self.epoch = 0
+        self._skip: tuple[int, int] | None = None  # (epoch, batches to skip) after a resume
+        self._cached: tuple[int, list[list[int]]] | None = None
+
+    @property
+    def sampler(self) -> "DurationBatchSampler":
+        # Lightning calls ``set_epoch`` on ``dataloader.sampler`` and ``dataloader.batch_sampler.sampler``
+        # (the layout of torch's BatchSampler), never on the batch sampler itself: point it here.
+        return self
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
+        if self.on_epoch is not None:
+            self.on_epoch(epoch)
+
+    def resume_at(self, epoch: int, batches_done: int) -> None:
+        """Make passes over ``epoch`` start after its first ``batches_done`` batches."""
+        self._skip = (epoch, batches_done)
 
     def _batches(self) -> list[list[int]]:
+        # len() and iter() both need the epoch's batches, and Lightning asks for len() more than once.
+        if self._cached is None or self._cached[0] != self.epoch:
+            self._cached = (self.epoch, self._make_batches())
+        return self._cached[1]
+
+    def _make_batches(self) -> list[list[int]]:
         rng = random.Random(self.seed * 100_003 + self.epoch)
+        durations = self.durations
+        if self.speeds:
+            durations = [d / speed_factor(self.speeds, self.seed, self.epoch, i) for i, d in enumerate(durations)]
         if self.shuffle:
-            key = [d * (1 + rng.uniform(-self.jitter, self.jitter)) for d in self.durations]
+            key = [d * (1 + rng.uniform(-self.jitter, self.jitter)) for d in durations]
         else:
-            key = self.durations
+            key = durations
         order = sorted(range(len(key)), key=key.__getitem__)
         batches: list[list[int]] = []
         batch: list[int] = []
         longest = 0.0
         for i in order:
-            d = self.durations[i]
+            d = durations[i]
             if batch and max(longest, d) * (len(batch) + 1) > self.max_seconds:
                 batches.append(batch)
                 batch, longest = [], 0.0
@@ -197,12 +248,16 @@ class DurationBatchSampler(Sampler[list[int]]):
         if self.shuffle:
             rng.shuffle(batches)
         if self.num_replicas > 1:
-            usable = len(batches) - len(batches) % self.num_replicas
+            usable = len(batches) - len(batches) % self.num_replicas if self.drop_uneven else len(batches)
             batches = batches[self.rank : usable : self.num_replicas]
         return batches
 
     def __iter__(self) -> Iterator[list[int]]:
-        return iter(self._batches())
+        batches = self._batches()
+        # Every pass over the resumed epoch skips (torch's worker iterator calls iter() twice on start-up).
+        if self._skip is not None and self._skip[0] == self.epoch:
+            batches = batches[self._skip[1] :]
+        return iter(batches)
 
     def __len__(self) -> int:
         return len(self._batches())

@@ -1,31 +1,130 @@
-"""``asr train``: LightningCLI over :class:`ASRModule` and :class:`ASRDataModule`.
+"""``asr train``: LightningCLI over :class:`ASRModule` and :class:`ASRDataModule`, with checkpoints, logs, resume.
 
 Every Trainer argument passes straight through from the YAML config (``trainer:``) or the command line
 (``--trainer.max_epochs 5``); nothing is copied by hand. ``configs/defaults.yaml`` is read first, then
-the recipe's config, which holds only overrides.
+the recipe's config, which holds only overrides. On top of Lightning's defaults a run gets:
+
+- ``checkpoint:`` a ModelCheckpoint (all its arguments configurable) writing ``<root>/checkpoints/`` every
+  ``every_n_train_steps`` steps, keeping the newest ``save_top_k`` plus ``last.ckpt``;
+- checkpoint files written atomically (a temporary file, then a rename), so a kill never leaves half a file;
+- TensorBoard and CSV logs in ``<root>/logs/version_N/``, with ``curves.png`` redrawn after each validation;
+- ``--resume``: continue from ``<root>/checkpoints/last.ckpt`` (or ``--resume=PATH``), with the position in the
+  epoch and the random generators' states, so the resumed run goes on exactly where the last checkpoint was.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import Any
 
-from pytorch_lightning.cli import LightningCLI
+from lightning_fabric.plugins import CheckpointIO, TorchCheckpointIO
+from pytorch_lightning import Trainer
+from pytorch_lightning.callbacks import ModelCheckpoint
+from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
+from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
 
+from asr.curves import PlotCurves
 from asr.datamodule import ASRDataModule
+from asr.errors import AsrError
 from asr.training import ASRModule
 
 DEFAULTS = Path(__file__).resolve().parent / "configs" / "defaults.yaml"
 
 
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Write to ``NAME.tmp``, then rename: a checkpoint file is either complete or absent."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options: Any | None = None) -> None:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        super().save_checkpoint(checkpoint, tmp, storage_options)
+        os.replace(tmp, path)
+
+
+def _checkpoint_dir(root: str | os.PathLike | None) -> str:
+    return str(Path(root or ".") / "checkpoints")
+
+
+def _next_version(logs: Path) -> int:
+    versions = [int(p.name.split("_", 1)[1]) for p in logs.glob("version_*") if p.name.split("_", 1)[1].isdigit()]
+    return max(versions, default=-1) + 1
+
+
+class ASRCLI(LightningCLI):
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.set_defaults({
+            "checkpoint.filename": "{epoch}-{step}",
+            "checkpoint.every_n_train_steps": 1000,
+            "checkpoint.save_last": True,
+            # The newest checkpoints by step, not the best by a metric: what `asr average` and resume want.
+            "checkpoint.monitor": "step",
+            "checkpoint.mode": "max",
+            "checkpoint.save_top_k": 5,
+        })
+        parser.link_arguments("trainer.default_root_dir", "checkpoint.dirpath", compute_fn=_checkpoint_dir)
+        parser.link_arguments("model.vocabulary", "data.vocabulary")
+
+    def instantiate_trainer(self, **kwargs: Any) -> Trainer:
+        config = self._get(self.config_init, "trainer", default={})
+        if config.get("logger") in (None, True):
+            logs = Path(config.get("default_root_dir") or ".") / "logs"
+            version = _next_version(logs)
+            kwargs["logger"] = [TensorBoardLogger(logs.parent, name="logs", version=version),
+                                CSVLogger(logs.parent, name="logs", version=version)]
+        plugins = config.get("plugins") or []
+        plugins = list(plugins) if isinstance(plugins, (list, tuple)) else [plugins]
+        if not any(isinstance(p, CheckpointIO) for p in plugins):
+            plugins.append(AtomicCheckpointIO())
+        kwargs["plugins"] = plugins
+        return super().instantiate_trainer(**kwargs)
+
+
+def _resume_arg(args: list[str]) -> tuple[list[str], str | None]:
+    """Take ``--resume`` (-> "last"), ``--resume=PATH`` or ``--resume PATH.ckpt`` out of ``args``."""
+    rest: list[str] = []
+    resume: str | None = None
+    i = 0
+    while i < len(args):
+        a = args[i]
+        if a == "--resume":
+            resume = "last"
+            if i + 1 < len(args) and args[i + 1].endswith(".ckpt"):
+                resume = args[i + 1]
+                i += 1
+        elif a.startswith("--resume="):
+            resume = a.split("=", 1)[1] or "last"
+        else:
+            rest.append(a)
+        i += 1
+    return rest, resume
+
+
 def train(args: list[str]) -> LightningCLI:
-    """Parse ``args`` (``--config C.yaml`` and overrides), then fit. Returns the CLI (trainer and model)."""
-    cli = LightningCLI(
+    """Parse ``args`` (``--config C.yaml``, overrides, ``--resume``), then fit. Returns the CLI (trainer, model)."""
+    args, resume = _resume_arg(args)
+    cli = ASRCLI(
         ASRModule,
         ASRDataModule,
         args=args,
         run=False,
         parser_kwargs={"default_config_files": [str(DEFAULTS)], "prog": "asr train"},
         save_config_kwargs={"overwrite": True},
+        trainer_defaults={"callbacks": [PlotCurves()]},
     )
-    cli.trainer.fit(cli.model, datamodule=cli.datamodule)
+    ckpt_path = None
+    if resume == "last":
+        last = Path(cli.trainer.checkpoint_callback.dirpath) / "last.ckpt"
+        if last.is_file():
+            ckpt_path = str(last)
+            print(f"resuming from {last}")
+        else:
+            print(f"no checkpoint at {last}: starting from scratch")
+    elif resume:
+        if not Path(resume).is_file():
+            raise AsrError(f"{resume}: no such checkpoint to resume from")
+        ckpt_path = resume
+    cli.trainer.fit(cli.model, datamodule=cli.datamodule, ckpt_path=ckpt_path)
     return cli

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+import random
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+import numpy as np
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
@@ -16,7 +18,7 @@ from asr.decode import GreedyDecoder
 from asr.features import FeatureConfig, LogMel
 from asr.metrics import error_rates
 from asr.model import BiLSTMCTC, ModelConfig
-from asr.text import BLANK, Vocabulary
+from asr.text import BLANK, CHARACTERS, Vocabulary
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,8 @@ class ASRModule(pl.LightningModule):
         features: FeatureConfig = FeatureConfig(),
         spec_augment: SpecAugmentConfig = SpecAugmentConfig(),
         optim: OptimConfig = OptimConfig(),
+        vocabulary: str = CHARACTERS,
+        init_from: str | None = None,
     ):
         """
         Args:
@@ -42,18 +46,45 @@ class ASRModule(pl.LightningModule):
             features: log-mel settings (saved in the checkpoint and reused for transcription).
             spec_augment: masking applied to training batches only.
             optim: AdamW and learning-rate schedule.
+            vocabulary: the output characters (index 0 is the CTC blank), e.g. add digits for a new corpus.
+            init_from: fine-tune: start from this model.pt or .ckpt. Its architecture and features are kept
+                (only ``model.dropout`` is taken from this config); if its vocabulary differs from
+                ``vocabulary``, the output layer is re-initialised and everything below it is kept.
         """
         super().__init__()
         # No save_hyperparameters(): the configs travel in checkpoint["asr"] as plain dicts, so checkpoints
         # load with torch.load(weights_only=True).
-        self.vocab = Vocabulary()
+        self.vocab = Vocabulary(vocabulary)
+        source = checkpoint.load(init_from) if init_from else None
+        if source is not None:
+            model, features = self._adopt(source, model, features)
         self.features = LogMel(features)
         self.spec_augment = SpecAugment(spec_augment)
         self.model = BiLSTMCTC(model, features.n_mels, len(self.vocab))
+        if source is not None:
+            self._load_weights(source, init_from)
         self.optim = optim
+        self._rng_to_restore: dict | None = None
         self.decoder = GreedyDecoder(self.vocab)
         self._val_refs: list[str] = []
         self._val_hyps: list[str] = []
+
+    @staticmethod
+    def _adopt(source: checkpoint.Recognizer, model: ModelConfig, features: FeatureConfig):
+        arch = replace(source.model.config, dropout=model.dropout)
+        if asdict(arch) != asdict(model) or asdict(source.features.config) != asdict(features):
+            print(f"fine-tuning: architecture and features come from the initial model ({asdict(arch)})")
+        return arch, source.features.config
+
+    def _load_weights(self, source: checkpoint.Recognizer, path: str) -> None:
+        state = source.model.state_dict()
+        if source.vocab.characters != self.vocab.characters:
+            # A new alphabet: the output rows mean other characters now, so they start afresh.
+            state = {k: v for k, v in state.items() if not k.startswith("output.")}
+            print(f"fine-tuning from {path}: vocabulary {source.vocab.characters!r} -> {self.vocab.characters!r}, "
+                  f"output layer re-initialised")
+        missing, _ = self.model.load_state_dict(state, strict=False)
+        assert all(k.startswith("output.") for k in missing), missing
 
     def _forward(self, batch: dict, augment: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         feats, frames = self.features(batch["waves"], batch["wave_lengths"])
@@ -82,10 +113,17 @@ class ASRModule(pl.LightningModule):
             self._val_refs.append(self.vocab.decode(tgt[:n].tolist()))
 
     def on_validation_epoch_end(self) -> None:
-        if self._val_refs:
-            rates = error_rates(self._val_refs, self._val_hyps)
-            self.log("val_wer", rates.wer, prog_bar=True, sync_dist=True)
-            self.log("val_cer", rates.cer, prog_bar=True, sync_dist=True)
+        # Sum error and reference counts over DDP ranks (each validated its own share), then divide: the
+        # corpus-level WER, not a mean of per-rank rates. Every rank must join the reduction, even one with
+        # no utterances.
+        rates = error_rates(self._val_refs, self._val_hyps) if self._val_refs else None
+        counts = torch.tensor([rates.word_errors, rates.words, rates.char_errors, rates.chars] if rates else [0] * 4,
+                              dtype=torch.float64, device=self.device)
+        if self.trainer.world_size > 1:
+            counts = self.trainer.strategy.reduce(counts, reduce_op="sum")
+        if counts[1] > 0:
+            self.log("val_wer", (counts[0] / counts[1]).float(), prog_bar=True)
+            self.log("val_cer", (counts[2] / counts[3].clamp(min=1)).float(), prog_bar=True)
         self._val_refs.clear()
         self._val_hyps.clear()
 
@@ -111,6 +149,41 @@ class ASRModule(pl.LightningModule):
 
     def on_save_checkpoint(self, ckpt: dict) -> None:
         ckpt["asr"] = checkpoint.asr_section(self.model.config, self.features.config, self.vocab)
+        ckpt["rng_states"] = rng_states()
+
+    def on_load_checkpoint(self, ckpt: dict) -> None:
+        self._rng_to_restore = ckpt.get("rng_states")
+
+    def on_train_start(self) -> None:
+        # Restored here, not on load: creating the DataLoader iterator between the two draws from the torch
+        # RNG, which the uninterrupted run did before the checkpoint. Now dropout and SpecAugment masks
+        # continue exactly as they would have.
+        if self._rng_to_restore is not None:
+            set_rng_states(self._rng_to_restore)
+            self._rng_to_restore = None
+
+
+def rng_states() -> dict:
+    """Python, NumPy, torch (and CUDA) generator states, as plain types (checkpoints load with weights_only)."""
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    states = {
+        "python": random.getstate(),
+        "numpy": [kind, keys.tolist(), pos, has_gauss, gauss],
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def set_rng_states(states: dict) -> None:
+    version, internal, gauss = states["python"]
+    random.setstate((version, tuple(internal), gauss))
+    kind, keys, pos, has_gauss, gauss = states["numpy"]
+    np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), pos, has_gauss, gauss))
+    torch.set_rng_state(states["torch"])
+    if "cuda" in states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
 
 
 class ExportModel(pl.Callback):
