@@ -100,3 +100,53 @@ def test_sampler_ranks_are_disjoint_and_equal_length():
     assert len({len(r) for r in ranks}) == 1
     seen = [i for r in ranks for b in r for i in b]
     assert len(seen) == len(set(seen))
+
+
+def test_lightning_sets_the_epoch_through_the_batch_sampler():
+    # Lightning's _set_sampler_epoch looks at dataloader.batch_sampler.sampler: our sampler must be reached.
+    from lightning_fabric.utilities.data import _set_sampler_epoch
+    from torch.utils.data import DataLoader
+
+    sampler = DurationBatchSampler(durations(), 60.0, seed=1)
+    seen = []
+    sampler.on_epoch = seen.append
+    loader = DataLoader(list(range(200)), batch_sampler=sampler)
+    _set_sampler_epoch(loader, 7)
+    assert sampler.epoch == 7 and seen == [7]
+
+
+def test_validation_sharding_keeps_every_batch():
+    d = durations(n=50)
+    full = list(DurationBatchSampler(d, 60.0, shuffle=False))
+    shards = [list(DurationBatchSampler(d, 60.0, shuffle=False, num_replicas=3, rank=r, drop_uneven=False))
+              for r in range(3)]
+    assert sorted(i for s in shards for b in s for i in b) == sorted(i for b in full for i in b)
+
+
+def test_resume_skips_the_finished_batches_of_that_epoch_only():
+    d = durations()
+    whole = DurationBatchSampler(d, 60.0, seed=5)
+    whole.set_epoch(2)
+    resumed = DurationBatchSampler(d, 60.0, seed=5)
+    resumed.resume_at(2, 3)
+    resumed.set_epoch(2)
+    assert list(resumed) == list(whole)[3:]
+    assert list(resumed) == list(whole)[3:]  # torch iterates twice on start-up: both passes skip
+    assert len(resumed) == len(whole)  # Lightning counts the epoch's batches from len()
+    resumed.set_epoch(3)
+    whole.set_epoch(3)
+    assert list(resumed) == list(whole)
+
+
+def test_speed_perturbation_buckets_by_perturbed_duration():
+    from asr.wave_augment import speed_factor
+
+    d = durations()
+    speeds = (0.9, 1.0, 1.1)
+    sampler = DurationBatchSampler(d, 60.0, seed=1, speeds=speeds)
+    sampler.set_epoch(1)
+    actual = [d[i] / speed_factor(speeds, 1, 1, i) for i in range(len(d))]
+    batches = list(sampler)
+    assert all(max(actual[i] for i in b) * len(b) <= 60.0 or len(b) == 1 for b in batches)
+    padded = sum(max(actual[i] for i in b) * len(b) for b in batches)
+    assert 1 - sum(actual) / padded < 0.1

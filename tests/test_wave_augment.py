@@ -1,0 +1,107 @@
+"""Waveform augmentation: speed, noise at a known SNR, reverberation; reproducible per (seed, epoch, index)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from asr.audio import SAMPLE_RATE
+from asr.data import UtteranceDataset, read_manifest
+from asr.errors import AsrError
+from asr.wave_augment import (
+    WaveAugment, WaveAugmentConfig, add_noise, change_speed, coloured_noise, reverberate, speed_factor, synthetic_rir,
+)
+
+
+def sine(seconds=1.0, freq=440.0):
+    t = torch.arange(int(seconds * SAMPLE_RATE)) / SAMPLE_RATE
+    return 0.5 * torch.sin(2 * torch.pi * freq * t)
+
+
+def dominant_hz(wave: torch.Tensor) -> float:
+    spectrum = torch.fft.rfft(wave).abs()
+    return float(spectrum.argmax()) * SAMPLE_RATE / wave.numel()
+
+
+@pytest.mark.parametrize("factor", [0.9, 1.1])
+def test_speed_changes_length_and_pitch_by_the_factor(factor):
+    out = change_speed(sine(), factor)
+    assert abs(out.numel() - SAMPLE_RATE / factor) <= 2
+    assert dominant_hz(out) == pytest.approx(440 * factor, rel=0.01)
+
+
+def test_noise_is_mixed_at_the_requested_snr():
+    g = torch.Generator().manual_seed(0)
+    clean = sine()
+    for exponent in (0.0, 1.0, 2.0):
+        noise = coloured_noise(clean.numel(), exponent, g)
+        noisy = add_noise(clean, noise, 10.0)
+        snr = 10 * torch.log10(clean.pow(2).mean() / (noisy - clean).pow(2).mean())
+        assert float(snr) == pytest.approx(10.0, abs=0.01)
+    assert torch.equal(add_noise(torch.zeros(100), torch.ones(100), 10.0), torch.zeros(100))
+
+
+def test_pink_and_brown_noise_tilt_towards_low_frequencies():
+    g = torch.Generator().manual_seed(0)
+    power = []
+    for exponent in (0.0, 1.0, 2.0):
+        spectrum = torch.fft.rfft(coloured_noise(SAMPLE_RATE, exponent, g)).abs().pow(2)
+        power.append(float(spectrum[:800].sum() / spectrum.sum()))  # share below 800 Hz
+    assert power[0] < power[1] < power[2]
+
+
+def test_reverberation_keeps_length_alignment_and_level():
+    g = torch.Generator().manual_seed(0)
+    click = torch.zeros(SAMPLE_RATE)
+    click[1000] = 1.0
+    rir = synthetic_rir(0.5, g)
+    wet = reverberate(click, rir)
+    assert wet.numel() == click.numel()
+    assert int(wet.abs().argmax()) == 1000  # the direct path stays where the speech was
+    assert wet[1100:].abs().sum() > 0  # and a tail follows
+    speech_like = sine()
+    assert float(reverberate(speech_like, rir).pow(2).mean()) == pytest.approx(float(speech_like.pow(2).mean()))
+
+
+def test_augment_is_reproducible_per_epoch_and_index_and_differs_across_epochs():
+    aug = WaveAugment(WaveAugmentConfig(speeds=(0.9, 1.0, 1.1), noise_prob=1.0, reverb_prob=0.5), seed=3)
+    wave = sine()
+    assert torch.equal(aug(wave, 1, 7), aug(wave, 1, 7))
+    outs = {tuple(aug(wave, epoch, 7)[:50].tolist()) for epoch in range(6)}
+    assert len(outs) > 1
+    factors = {speed_factor((0.9, 1.0, 1.1), 3, e, i) for e in range(5) for i in range(20)}
+    assert factors == {0.9, 1.0, 1.1}
+
+
+def test_noise_and_rirs_from_folders(tmp_path):
+    noise_dir = tmp_path / "noise"
+    noise_dir.mkdir()
+    sf.write(noise_dir / "hum.wav", (0.1 * np.random.default_rng(0).standard_normal(4000)).astype("float32"),
+             SAMPLE_RATE)  # shorter than the speech: looped
+    rir_dir = tmp_path / "rirs"
+    rir_dir.mkdir()
+    rir = np.zeros(800, dtype="float32")
+    rir[0], rir[400] = 1.0, 0.5
+    sf.write(rir_dir / "room.wav", rir, SAMPLE_RATE)
+    aug = WaveAugment(WaveAugmentConfig(noise_prob=1.0, noise_dir=str(noise_dir), snr_db=(20.0, 20.0),
+                                        reverb_prob=1.0, rir_dir=str(rir_dir)))
+    out = aug(sine(), 0, 0)
+    assert out.shape == sine().shape and not torch.equal(out, sine())
+    with pytest.raises(AsrError, match="augmentation folder not found"):
+        WaveAugment(WaveAugmentConfig(noise_prob=0.5, noise_dir=str(tmp_path / "missing")))
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "notes.txt").write_text("not audio")
+    with pytest.raises(AsrError, match="no audio files"):
+        WaveAugment(WaveAugmentConfig(reverb_prob=0.5, rir_dir=str(tmp_path / "empty")))
+
+
+def test_dataset_applies_augmentation_only_when_given(speech_manifest):
+    utts = read_manifest(speech_manifest)
+    plain = UtteranceDataset(utts)
+    augmented = UtteranceDataset(utts, augment=WaveAugment(WaveAugmentConfig(speeds=(1.1,))))
+    wave, tokens = plain[0]
+    fast, same_tokens = augmented[0]
+    assert torch.equal(tokens, same_tokens)
+    assert abs(fast.numel() - wave.numel() / 1.1) <= 2
