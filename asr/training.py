@@ -122,8 +122,9 @@ class ASRModule(pl.LightningModule):
         if self.trainer.world_size > 1:
             counts = self.trainer.strategy.reduce(counts, reduce_op="sum")
         if counts[1] > 0:
-            self.log("val_wer", (counts[0] / counts[1]).float(), prog_bar=True)
-            self.log("val_cer", (counts[2] / counts[3].clamp(min=1)).float(), prog_bar=True)
+            # Already global; sync_dist then averages equal values (and tells Lightning the value is synced).
+            self.log("val_wer", (counts[0] / counts[1]).float(), prog_bar=True, sync_dist=True)
+            self.log("val_cer", (counts[2] / counts[3].clamp(min=1)).float(), prog_bar=True, sync_dist=True)
         self._val_refs.clear()
         self._val_hyps.clear()
 
