@@ -44,7 +44,7 @@ TEXT_PACKAGES = ["bible-kjv", "wordnet-base"]  # sentence sources
 @dataclass(frozen=True)
 class SyntheticConfig:
     out_dir: str = "data/synthetic"
-    train: int = 10000  # utterances per split
+    train: int = 7400  # utterances per split
     dev: int = 200
     test: int = 300
     test_unseen_voice: int = 300
@@ -54,7 +54,7 @@ class SyntheticConfig:
         "espeak:en-us", "espeak:en-us+f3", "espeak:en+m3",
     )
     unseen_voices: tuple[str, ...] = ("flite:awb", "festival:ked_diphone", "espeak:en-us+f4")
-    vocab_words: int = 1500  # sentences use only the most frequent words of the text sources
+    vocab_words: int = 1000  # sentences use only the most frequent words of the text sources
     min_words: int = 3
     max_words: int = 12
     rate: tuple[float, float] = (0.9, 1.15)  # speaking-rate factor range
