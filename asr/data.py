@@ -168,6 +168,9 @@ class DurationBatchSampler(Sampler[list[int]]):
     ``num_replicas``-th one, so ranks never share an utterance. For training (``drop_uneven``) the batch count
     is rounded down to a multiple so all ranks step together; validation keeps every batch.
 
+    With ``sortagrad`` the first epoch goes from the shortest batches to the longest (DeepSpeech 2's SortaGrad:
+    CTC leaves its all-blank start sooner on short utterances); later epochs are shuffled.
+
     With speed perturbation (``speeds``) utterances are bucketed by their perturbed duration, so padding and
     ``max_seconds`` hold for the audio the model actually sees. :meth:`resume_at` skips the batches that an
     interrupted run already trained on; ``len()`` stays the whole epoch's count, as Lightning's loop expects.
@@ -184,6 +187,7 @@ class DurationBatchSampler(Sampler[list[int]]):
         rank: int = 0,
         speeds: tuple[float, ...] = (),
         drop_uneven: bool = True,
+        sortagrad: bool = False,
         on_epoch: Callable[[int], None] | None = None,
     ):
         if max_seconds <= 0:
@@ -197,6 +201,7 @@ class DurationBatchSampler(Sampler[list[int]]):
         self.rank = rank
         self.speeds = tuple(speeds)
         self.drop_uneven = drop_uneven
+        self.sortagrad = sortagrad
         self.on_epoch = on_epoch  # told each new epoch (the dataset's augmentation depends on it)
         self.epoch = 0
         self._skip: tuple[int, int] | None = None  # (epoch, batches to skip) after a resume
@@ -245,7 +250,7 @@ class DurationBatchSampler(Sampler[list[int]]):
             longest = max(longest, d)
         if batch:
             batches.append(batch)
-        if self.shuffle:
+        if self.shuffle and not (self.sortagrad and self.epoch == 0):
             rng.shuffle(batches)
         if self.num_replicas > 1:
             usable = len(batches) - len(batches) % self.num_replicas if self.drop_uneven else len(batches)

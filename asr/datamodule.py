@@ -27,6 +27,7 @@ class ASRDataModule(pl.LightningDataModule):
         max_duration: float = 30.0,
         num_workers: int = 1,
         seed: int = 0,
+        sortagrad: bool = False,
         augment: WaveAugmentConfig = WaveAugmentConfig(),
         vocabulary: str = CHARACTERS,
     ):
@@ -39,6 +40,7 @@ class ASRDataModule(pl.LightningDataModule):
             max_duration: training utterances longer than this many seconds are skipped.
             num_workers: DataLoader worker processes reading audio.
             seed: seeds the batch order and the augmentation; each epoch is reproducible from it.
+            sortagrad: the first epoch in order of increasing duration, then shuffled (DeepSpeech 2).
             augment: speed perturbation, noise and reverberation of training audio (off by default).
             vocabulary: the model's characters (linked from ``model.vocabulary`` by ``asr train``).
         """
@@ -50,6 +52,7 @@ class ASRDataModule(pl.LightningDataModule):
         self.max_duration = max_duration
         self.num_workers = num_workers
         self.seed = seed
+        self.sortagrad = sortagrad
         self.augment = augment
         self.vocab = Vocabulary(vocabulary)
         self._resume: dict | None = None
@@ -66,7 +69,7 @@ class ASRDataModule(pl.LightningDataModule):
         sampler = DurationBatchSampler(
             [u.duration for u in dataset.utts], max_seconds, shuffle=train, seed=self.seed,
             num_replicas=world, rank=rank, speeds=self.augment.speeds if train else (), drop_uneven=train,
-            on_epoch=dataset.set_epoch,
+            sortagrad=self.sortagrad and train, on_epoch=dataset.set_epoch,
         )
         sampler.set_epoch(self.trainer.current_epoch if self.trainer else 0)
         if train and self._resume is not None:

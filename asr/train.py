@@ -15,6 +15,7 @@ the recipe's config, which holds only overrides. On top of Lightning's defaults 
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +106,9 @@ def _resume_arg(args: list[str]) -> tuple[list[str], str | None]:
 def train(args: list[str]) -> LightningCLI:
     """Parse ``args`` (``--config C.yaml``, overrides, ``--resume``), then fit. Returns the CLI (trainer, model)."""
     args, resume = _resume_arg(args)
+    # `asr train` hands LightningCLI the arguments it has not parsed itself; sys.argv stays whole because
+    # Lightning's DDP launcher re-runs it for the other ranks. So the warning about both being set is moot.
+    warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended")
     cli = ASRCLI(
         ASRModule,
         ASRDataModule,

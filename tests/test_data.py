@@ -150,3 +150,13 @@ def test_speed_perturbation_buckets_by_perturbed_duration():
     assert all(max(actual[i] for i in b) * len(b) <= 60.0 or len(b) == 1 for b in batches)
     padded = sum(max(actual[i] for i in b) * len(b) for b in batches)
     assert 1 - sum(actual) / padded < 0.1
+
+
+def test_sortagrad_orders_the_first_epoch_by_duration_only():
+    d = durations()
+    sampler = DurationBatchSampler(d, 60.0, seed=1, sortagrad=True, jitter=0.0)
+    longest = [max(d[i] for i in b) for b in sampler]
+    assert longest == sorted(longest)
+    sampler.set_epoch(1)
+    longest = [max(d[i] for i in b) for b in sampler]
+    assert longest != sorted(longest)
