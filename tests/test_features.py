@@ -9,9 +9,9 @@ def test_shapes_and_frame_counts():
     waves = torch.randn(3, 16000)
     lengths = torch.tensor([16000, 8000, 400])
     feats, frames = fe(waves, lengths)
-    assert feats.shape == (3, 97, 80)
-    assert frames.tolist() == [97, 47, 1]  # whole 512-sample frames every 160 samples, at least one
-    assert (feats[1, 47:] == 0).all() and (feats[2, 1:] == 0).all()
+    assert feats.shape == (3, 98, 80)
+    assert frames.tolist() == [98, 48, 1]  # whole 400-sample frames every 160 samples, at least one
+    assert (feats[1, 48:] == 0).all() and (feats[2, 1:] == 0).all()
 
 
 def test_padding_does_not_change_features():
