@@ -182,7 +182,7 @@ class DurationBatchSampler(Sampler[list[int]]):
         max_seconds: float,
         shuffle: bool = True,
         seed: int = 0,
-        jitter: float = 0.05,
+        jitter: float = 0.01,  # +-1 %: reshuffles neighbours every epoch at 1 % padding (0.05: 4.4 %, measured)
         num_replicas: int = 1,
         rank: int = 0,
         speeds: tuple[float, ...] = (),
