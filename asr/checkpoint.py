@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -159,8 +160,6 @@ def average(paths: list[str | os.PathLike]) -> Recognizer:
 def newest(folder: str | os.PathLike, n: int) -> list[Path]:
     """The ``n`` checkpoints of ``folder`` with the highest training step (``*step=N*.ckpt``; ``last.ckpt``
     is skipped, being a copy of one of them)."""
-    import re
-
     found = []
     for p in Path(folder).glob("*.ckpt"):
         m = re.search(r"step=(\d+)", p.name)
