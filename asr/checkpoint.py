@@ -151,8 +151,8 @@ def average(paths: list[str | os.PathLike]) -> Recognizer:
                                       f"only checkpoints of one model can be averaged")
         for k, v in other.model.state_dict().items():
             sums[k] = sums[k] + v.double() if v.is_floating_point() else v
-    state = {k: (v / len(paths)).to(first.model.state_dict()[k].dtype) if v.is_floating_point() else v
-             for k, v in sums.items()}
+    dtypes = {k: v.dtype for k, v in first.model.state_dict().items()}
+    state = {k: (v / len(paths)).to(dtypes[k]) if v.is_floating_point() else v for k, v in sums.items()}
     first.model.load_state_dict(state)
     return first
 

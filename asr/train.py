@@ -48,11 +48,6 @@ def _checkpoint_dir(root: str | os.PathLike | None) -> str:
     return str(Path(root or ".") / "checkpoints")
 
 
-def _next_version(logs: Path) -> int:
-    versions = [int(p.name.split("_", 1)[1]) for p in logs.glob("version_*") if p.name.split("_", 1)[1].isdigit()]
-    return max(versions, default=-1) + 1
-
-
 class ASRCLI(LightningCLI):
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
@@ -71,10 +66,9 @@ class ASRCLI(LightningCLI):
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
         config = self._get(self.config_init, "trainer", default={})
         if config.get("logger") in (None, True):
-            logs = Path(config.get("default_root_dir") or ".") / "logs"
-            version = _next_version(logs)
-            kwargs["logger"] = [TensorBoardLogger(logs.parent, name="logs", version=version),
-                                CSVLogger(logs.parent, name="logs", version=version)]
+            root = config.get("default_root_dir") or "."
+            tensorboard = TensorBoardLogger(root, name="logs")  # picks the next free logs/version_N
+            kwargs["logger"] = [tensorboard, CSVLogger(root, name="logs", version=tensorboard.version)]
         plugins = config.get("plugins") or []
         plugins = list(plugins) if isinstance(plugins, (list, tuple)) else [plugins]
         if not any(isinstance(p, CheckpointIO) for p in plugins):
