@@ -44,7 +44,7 @@ TEXT_PACKAGES = ["bible-kjv", "wordnet-base"]  # sentence sources
 @dataclass(frozen=True)
 class SyntheticConfig:
     out_dir: str = "data/synthetic"
-    train: int = 7400  # utterances per split
+    train: int = 17000  # utterances per split
     dev: int = 200
     test: int = 300
     test_unseen_voice: int = 300
@@ -54,7 +54,8 @@ class SyntheticConfig:
         "espeak:en-us", "espeak:en-us+f3", "espeak:en+m3",
     )
     unseen_voices: tuple[str, ...] = ("flite:awb", "festival:ked_diphone", "espeak:en-us+f4")
-    vocab_words: int = 1000  # sentences use only the most frequent words of the text sources
+    vocab_words: int = 500  # sentences use only the most frequent words of the text sources
+    split_commas: bool = True  # also split Bible verses at commas: many more distinct (shorter) sentences
     min_words: int = 3
     max_words: int = 12
     rate: tuple[float, float] = (0.9, 1.15)  # speaking-rate factor range
@@ -75,7 +76,7 @@ class SyntheticConfig:
 
 # -- sentences ---------------------------------------------------------------------------------------------
 
-def _bible_sentences() -> list[str]:
+def _bible_sentences(split_commas: bool = True) -> list[str]:
     try:
         out = subprocess.run(["bible", "-f", "Gen1:1-Rev22:21"], capture_output=True, text=True, check=True).stdout
     except (OSError, subprocess.CalledProcessError) as e:
@@ -84,8 +85,21 @@ def _bible_sentences() -> list[str]:
     for line in out.splitlines():
         m = re.match(r"^\S+\d+:\d+ (.*)", line)
         if m:
-            clauses += re.split(r"[.;:?!]", m.group(1))  # verses are long: split them into clauses
+            clauses += split_clauses(m.group(1), split_commas)
     return clauses
+
+
+def split_clauses(verse: str, split_commas: bool = True) -> list[str]:
+    """Cut a verse into clauses at sentence punctuation and, with ``split_commas``, at commas.
+
+    Verses are long. Cutting at commas too gives 4 to 5 times more distinct sentences within the same word
+    list (20,500 instead of 4,100 for the 500 most frequent words; 36,000 instead of 8,300 for 1,000). That
+    matters more than it seems: a BiLSTM that hears the same few thousand sentences for many epochs learns
+    them by heart (measured: 1.7 % WER on its training sentences, 23 % on new ones), so the demo does better
+    hearing twice as many distinct sentences half as often (measured with 1,000 words and the same training
+    compute: 22.9 % -> 16.9 % greedy WER on each corpus' own test split).
+    """
+    return re.split(r"[.;:?!,]" if split_commas else r"[.;:?!]", verse)
 
 
 def _wordnet_sentences(root: str = "/usr/share/wordnet") -> list[str]:
@@ -222,7 +236,7 @@ def prepare(cfg: SyntheticConfig = SyntheticConfig(), progress: bool = True) -> 
     if set(cfg.train_voices) & set(cfg.unseen_voices):
         raise AsrError("a voice cannot be both a training voice and an unseen voice")
     debian.ensure(tts.packages({v.engine for v in voices}) + TEXT_PACKAGES)
-    sentences = select_sentences(_bible_sentences() + _wordnet_sentences(), cfg.vocab_words, cfg.min_words, cfg.max_words)
+    sentences = select_sentences(_bible_sentences(cfg.split_commas) + _wordnet_sentences(), cfg.vocab_words, cfg.min_words, cfg.max_words)
     items = plan(cfg, sentences)
     out.mkdir(parents=True, exist_ok=True)
     (out / "plan.jsonl").write_text("".join(json.dumps(asdict(it)) + "\n" for it in items))

@@ -6,7 +6,7 @@ import pytest
 import soundfile as sf
 
 from asr.data import read_manifest
-from asr.synthetic import Item, SyntheticConfig, degrade, plan, prepare, select_sentences
+from asr.synthetic import Item, SyntheticConfig, degrade, plan, prepare, select_sentences, split_clauses
 
 SMALL = SyntheticConfig(train=6, dev=2, test=2, test_unseen_voice=2, train_voices=("flite:kal16", "espeak:en-us"),
                         unseen_voices=("flite:awb",), jobs=2, chunk=3)
@@ -16,6 +16,12 @@ def test_select_sentences_limits_vocabulary_and_length():
     raw = ["The cat sat.", "the cat ran", "a dog sat on the cat", "zebra quokka", "the the", "Cat sat"]
     got = select_sentences(raw, vocab_words=3, min_words=2, max_words=5)
     assert got == ["the cat sat", "the the", "cat sat"]
+
+
+def test_split_clauses_at_commas_only_when_asked():
+    verse = "And God said, Let there be light: and there was light."
+    assert split_clauses(verse) == ["And God said", " Let there be light", " and there was light", ""]
+    assert split_clauses(verse, split_commas=False) == ["And God said, Let there be light", " and there was light", ""]
 
 
 def test_plan_keeps_splits_and_voices_apart():
