@@ -113,7 +113,7 @@ def synthesize(voice: Voice, jobs: list[tuple[str, Path]], rate: list[float] | N
                 effects = ["tempo", f"{r:.3f}"] if "hts" in voice.name and abs(r - 1) > 0.005 else []
                 effects += ["pitch", f"{100 * p:.0f}"] if abs(p) > 0.01 else []
                 if effects:
-                    _run(["sox", str(out), str(path), *effects], "sox")
+                    _run(["sox", "-R", str(out), str(path), *effects], "sox")  # -R: dither seeded, output repeatable
                 else:
                     shutil.move(out, path)
     else:

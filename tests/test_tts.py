@@ -23,3 +23,10 @@ def test_bad_voice_spec():
         Voice.parse("nosuchengine:x")
     with pytest.raises(TTSError, match="flite"):
         synthesize(Voice.parse("flite:no_such_voice"), [("hi", "/tmp/never.wav")])
+
+
+def test_festival_pitch_shift_is_repeatable(tmp_path):
+    # sox dithers with a fresh random seed unless told -R: the corpus would differ from run to run.
+    jobs = [("hello world", tmp_path / "a.wav"), ("hello world", tmp_path / "b.wav")]
+    synthesize(Voice.parse("festival:kal_diphone"), jobs, rate=[1.0, 1.0], pitch=[1.0, 1.0])
+    assert (tmp_path / "a.wav").read_bytes() == (tmp_path / "b.wav").read_bytes()
