@@ -76,7 +76,7 @@ class SyntheticConfig:
 
 # -- sentences ---------------------------------------------------------------------------------------------
 
-def _bible_sentences(split_commas: bool = True) -> list[str]:
+def _bible_sentences(split_commas: bool) -> list[str]:
     try:
         out = subprocess.run(["bible", "-f", "Gen1:1-Rev22:21"], capture_output=True, text=True, check=True).stdout
     except (OSError, subprocess.CalledProcessError) as e:
