@@ -25,12 +25,12 @@ $(STAMP): pyproject.toml requirements.txt
 	touch $@
 
 system: install
-	$(BIN)/python -m asr.debian $(DEBIAN)
+	$(BIN)/python -m asr.corpora.system $(DEBIAN)
 
 kenlm: $(KENLM)/bin/build_binary
 
 $(KENLM)/bin/build_binary: | install
-	$(BIN)/python -m asr.debian $(KENLM_DEBIAN)
+	$(BIN)/python -m asr.corpora.system $(KENLM_DEBIAN)
 	rm -rf $(KENLM)/src $(KENLM)/build && mkdir -p $(KENLM)/src
 	$(BIN)/pip download -q --disable-pip-version-check --no-deps --no-binary kenlm \
 		kenlm==$(KENLM_VERSION) -d $(KENLM)/src
@@ -78,7 +78,7 @@ exp/synthetic/model.pt: data/synthetic/.done recipes/synthetic/config.yaml
 # Speed and padding of the demo-sized pipeline on this machine -> exp/bench.json (after make demo for the LM figures).
 bench: install
 	$(BIN)/asr prepare synthetic
-	$(BIN)/python -m asr.bench
+	$(BIN)/python -m asr.training.bench
 
 clean:
 	rm -rf exp/synthetic

@@ -1,9 +1,10 @@
 """asr: BiLSTM-CTC speech recognition.
 
-The data flow, one module per step: ``audio`` (files to 16 kHz mono waveforms) -> ``features`` (log-mel)
--> ``model`` (BiLSTM-CTC network) -> ``decode`` (log-probabilities to text) -> ``transcribe``.
-``text`` holds the normaliser and vocabulary, ``data`` the manifests and batching, ``training`` the
-LightningModule, ``metrics`` WER/CER and ``cli`` the ``asr`` command.
+The inference core is flat, one module per step of the data flow: ``audio`` (files to 16 kHz mono waveforms)
+-> ``features`` (log-mel) -> ``model`` (the BiLSTM-CTC network) -> ``decode`` / ``beam`` (log-probabilities to
+text) -> ``transcribe``; beside them ``text``, ``manifest``, ``batching``, ``metrics``, ``output`` and ``cli``.
+Training with Lightning lives in :mod:`asr.training`, corpus preparation in :mod:`asr.corpora`; the core imports
+neither.
 """
 
 __version__ = "0.1.0"

@@ -19,6 +19,8 @@ import torchaudio
 from asr.errors import AsrError
 
 SAMPLE_RATE = 16_000  # Hz; every model and feature in asr works at this rate
+# File names taken for audio when a folder is searched (corpus layouts, augmentation folders).
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".opus", ".m4a", ".sph")
 
 
 class AudioError(AsrError):
@@ -87,9 +89,18 @@ def load_audio(
 
 
 def audio_duration(path: str | os.PathLike) -> float:
-    """Duration of an audio file in seconds, read from its header when possible."""
+    """Duration of an audio file in seconds, from its header when soundfile can read it (else librosa's reader).
+
+    Raises :class:`AudioError` naming the file when neither can.
+    """
     try:
         info = sf.info(str(path))
         return info.frames / info.samplerate
-    except (sf.LibsndfileError, RuntimeError):
-        return load_audio(path).numel() / SAMPLE_RATE
+    except (sf.LibsndfileError, RuntimeError, ValueError):
+        pass
+    try:
+        import librosa
+
+        return float(librosa.get_duration(path=str(path)))
+    except Exception as e:  # audioread raises several unrelated types
+        raise AudioError(f"{path}: not a readable audio file ({type(e).__name__})") from None

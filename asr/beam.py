@@ -15,14 +15,15 @@ from __future__ import annotations
 import math
 import os
 import tempfile
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import torch
 import yaml
 
-from asr.decode import Decoder, Hypothesis
+from asr.decode import Decoder, GreedyDecoder, Hypothesis
 from asr.errors import AsrError
+from asr.fileio import atomic_write_text
 from asr.lexicon import BLANK_TOKEN, WORD_BOUNDARY, check_lexicon, decoder_tokens
 from asr.lm import LEXICON_FILE, LMError, check_lm_file, lm_info
 from asr.text import BLANK, Vocabulary
@@ -54,14 +55,11 @@ class DecodeConfig:
     def save(self, path: str | os.PathLike, comment: str = "") -> None:
         """YAML; LM and lexicon paths are stored relative to the file's folder so the pair can move together."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         rel = lambda p: None if p is None else os.path.relpath(Path(p).resolve(), path.parent.resolve())
         data = {"lm": rel(self.lm), "lexicon": rel(self.lexicon), **asdict(self.beam)}
         data["unk_score"] = str(data["unk_score"]) if math.isinf(data["unk_score"]) else data["unk_score"]
         header = "".join(f"# {line}\n" for line in comment.splitlines())
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(header + yaml.safe_dump(data, sort_keys=False))
-        os.replace(tmp, path)
+        atomic_write_text(path, header + yaml.safe_dump(data, sort_keys=False))
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "DecodeConfig":
@@ -106,6 +104,27 @@ def lexicon_for(lm: str | None, lexicon: str | None, lexicon_free: bool = False)
     return str(beside)
 
 
+BEAM_FLAGS = ("beam_size", "lm_weight", "word_score", "beam_threshold", "nbest")  # options the CLI can override
+
+
+def decoder_for(vocab: Vocabulary, decode_config: str | os.PathLike | None = None, lm: str | None = None,
+                lexicon: str | None = None, lexicon_free: bool = False, **overrides) -> Decoder:
+    """The decoder that a decoding config and explicit options ask for.
+
+    Greedy unless an LM, a lexicon, a decoding config or a beam size is given. Explicit values override
+    the config's: ``lm`` replaces its LM (and then its lexicon, which belongs to that LM, unless ``lexicon`` is
+    given too); ``overrides`` are :class:`BeamOptions` fields (None = keep the config's value).
+    """
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    if not (lm or lexicon or decode_config or overrides.get("beam_size")):
+        return GreedyDecoder(vocab)
+    config = DecodeConfig.load(decode_config) if decode_config else DecodeConfig()
+    chosen_lm = lm or config.lm
+    chosen_lexicon = lexicon or (config.lexicon if not lm else None)
+    return BeamSearchDecoder(vocab, chosen_lm, lexicon_for(chosen_lm, chosen_lexicon, lexicon_free),
+                             replace(config.beam, **overrides))
+
+
 class BeamSearchDecoder(Decoder):
     """Beam search over CTC log-probabilities, optionally with a lexicon and a KenLM language model.
 
@@ -144,6 +163,11 @@ class BeamSearchDecoder(Decoder):
             if lm_dict is not None:
                 os.unlink(lm_dict)  # read once, at construction
         self._space = vocab.encode(" ")[0]
+
+    def describe(self) -> str:
+        o = self.options
+        return (f"beam {o.beam_size}" + (" + lexicon" if self.lexicon else "")
+                + (f" + LM (weight {o.lm_weight:g}, word score {o.word_score:g})" if self.lm else ""))
 
     def decode(self, log_probs: torch.Tensor, lengths: torch.Tensor) -> list[Hypothesis]:
         emissions = log_probs.detach().to("cpu", torch.float32).contiguous()

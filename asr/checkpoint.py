@@ -18,6 +18,7 @@ import torch
 
 from asr import __version__
 from asr.errors import AsrError
+from asr.fileio import atomic_path
 from asr.features import FeatureConfig, LogMel
 from asr.model import BiLSTMCTC, ModelConfig
 from asr.text import Vocabulary
@@ -71,15 +72,12 @@ def asr_section(model_config: ModelConfig, feature_config: FeatureConfig, vocab:
 
 def save(path: str | os.PathLike, recognizer: Recognizer) -> None:
     """Write an inference checkpoint atomically (write to a temporary file, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "asr": asr_section(recognizer.model.config, recognizer.features.config, recognizer.vocab),
         "state_dict": {k: v.detach().cpu() for k, v in recognizer.model.state_dict().items()},
     }
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
 
 
 def build(section: dict, state_dict: dict | None = None) -> Recognizer:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import os
 import sys
 from pathlib import Path
 
 from asr.errors import AsrError
+from asr.output import FORMATS
 
 
 def _device(name: str) -> str:
@@ -20,30 +19,15 @@ def _device(name: str) -> str:
 
 
 def _decoder(args: argparse.Namespace, vocab):
-    """Greedy unless an LM, a lexicon, a beam size or a decoding config is given; CLI flags override the config."""
-    from dataclasses import replace
+    from asr.beam import BEAM_FLAGS, decoder_for
 
-    from asr.beam import BeamSearchDecoder, DecodeConfig, lexicon_for
-
-    if not (args.lm or args.lexicon or args.beam_size or args.decode_config):
-        return None
-    config = DecodeConfig.load(args.decode_config) if args.decode_config else DecodeConfig()
-    lm = args.lm or config.lm
-    lexicon = args.lexicon or (config.lexicon if not args.lm else None)
-    overrides = {k: getattr(args, k) for k in ("beam_size", "lm_weight", "word_score", "beam_threshold", "nbest")
-                 if getattr(args, k, None) is not None}
-    return BeamSearchDecoder(vocab, lm, lexicon_for(lm, lexicon, args.lexicon_free), replace(config.beam, **overrides))
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    return decoder_for(vocab, args.decode_config, args.lm, args.lexicon, args.lexicon_free,
+                       **{k: getattr(args, k, None) for k in BEAM_FLAGS})
 
 
 def _transcribe(args: argparse.Namespace) -> int:
     from asr import checkpoint
-    from asr.formats import EXTENSIONS, render
+    from asr.output import TranscriptWriter
     from asr.transcribe import Transcriber
 
     if args.format in ("srt", "vtt") and len(args.files) > 1 and not args.output_dir:
@@ -51,34 +35,16 @@ def _transcribe(args: argparse.Namespace) -> int:
     recognizer = checkpoint.load(args.model, _device(args.device))
     transcriber = Transcriber(recognizer, _decoder(args, recognizer.vocab), max_batch_seconds=args.batch_seconds,
                               timestamps=args.format != "txt")
-    out_dir = Path(args.output_dir) if args.output_dir else None
-    if out_dir:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    used: set[str] = set()
+    writer = TranscriptWriter(args.format, args.output_dir, nbest=bool(args.nbest and args.nbest > 1))
     failed = 0
     for r in transcriber.transcribe(args.files):
         if r.error:
             failed += 1
             print(f"asr: error: {r.error}", file=sys.stderr, flush=True)
-            continue
-        nbest = bool(args.nbest and args.nbest > 1)
-        if out_dir is None:
-            if args.format == "txt":
-                print(f"{r.path}\t{r.hypothesis.text}", flush=True)
-            else:
-                sys.stdout.write(render(args.format, r.path, r.hypothesis, r.duration, nbest))
-                sys.stdout.flush()
-            continue
-        stem, n = Path(r.path).stem, 1
-        name = stem
-        while name in used:  # two inputs with the same name from different folders
-            n += 1
-            name = f"{stem}_{n}"
-        used.add(name)
-        _write_atomic(out_dir / (name + EXTENSIONS[args.format]),
-                      render(args.format, r.path, r.hypothesis, r.duration, nbest))
-    if out_dir is not None:
-        print(f"asr: wrote {len(used)} file(s) to {out_dir}", file=sys.stderr)
+        else:
+            writer.write(r.path, r.hypothesis, r.duration)
+    if args.output_dir:
+        print(f"asr: wrote {len(writer.written)} file(s) to {args.output_dir}", file=sys.stderr)
     if failed:
         print(f"asr: {failed} of {len(args.files)} file(s) failed", file=sys.stderr)
     return 1 if failed else 0
@@ -96,13 +62,9 @@ def _evaluate(args: argparse.Namespace) -> int:
     for r in results:
         if r.error:
             print(f"asr: error: {r.error} (scored as an empty hypothesis)", file=sys.stderr)
-    how = "greedy" if decoder is None else (f"beam {decoder.options.beam_size}"
-                                            + (" + lexicon" if decoder.lexicon else "")
-                                            + (f" + LM (weight {decoder.options.lm_weight:g}, "
-                                               f"word score {decoder.options.word_score:g})" if decoder.lm else ""))
     print(f"{args.manifest}: WER {100 * rates.wer:.2f} % ({rates.word_errors}/{rates.words} words)  "
           f"CER {100 * rates.cer:.2f} % ({rates.char_errors}/{rates.chars} chars)  {len(results)} utterances  "
-          f"[{how}]")
+          f"[{decoder.describe()}]")
     if args.report:
         write_report(args.report, rates, results, args.manifest, args.model)
         print(f"report written to {args.report}")
@@ -126,25 +88,22 @@ def _lm_build(args: argparse.Namespace) -> int:
 
 def _tune_lm(args: argparse.Namespace) -> int:
     from asr import checkpoint
-    from asr.beam import BeamOptions, lexicon_for
-    from asr.metrics import error_rates
-    from asr.decode import GreedyDecoder
-    from asr.tune import DEFAULT_LM_WEIGHTS, DEFAULT_WORD_SCORES, decode_all, dev_log_probs, tune
+    from asr.beam import lexicon_for
+    from asr.tune import tune_lm
 
     recognizer = checkpoint.load(args.model, _device(args.device))
-    lexicon = lexicon_for(args.lm, args.lexicon, args.lexicon_free)
-    cache = args.cache or str(Path(args.out).with_suffix(".dev-log-probs.pt"))
-    refs, log_probs = dev_log_probs(recognizer, args.model, args.manifest, cache, progress=sys.stderr.isatty())
-    greedy = error_rates(refs, decode_all(GreedyDecoder(recognizer.vocab), log_probs))
-    print(f"{args.manifest}: {len(refs)} utterances; greedy WER {100 * greedy.wer:.2f} %  CER {100 * greedy.cer:.2f} %")
-    print(f"{'lm_weight':>9} {'word_score':>10} {'WER %':>7} {'CER %':>7}")
-    options = BeamOptions(beam_size=args.beam_size)
-    config, best, _ = tune(recognizer.vocab, refs, log_probs, args.lm, lexicon, options,
-                          args.lm_weights or DEFAULT_LM_WEIGHTS, args.word_scores or DEFAULT_WORD_SCORES, on_trial=lambda t: print(
-                              f"{t.lm_weight:9g} {t.word_score:10g} {100 * t.rates.wer:7.2f} {100 * t.rates.cer:7.2f}",
-                              flush=True))
-    config.save(args.out, comment=f"written by asr tune-lm on {args.manifest} ({len(refs)} utterances): "
-                                  f"WER {100 * best.rates.wer:.2f} % (greedy {100 * greedy.wer:.2f} %)")
+
+    def start(refs, greedy) -> None:
+        print(f"{args.manifest}: {len(refs)} utterances; greedy WER {100 * greedy.wer:.2f} %  "
+              f"CER {100 * greedy.cer:.2f} %")
+        print(f"{'lm_weight':>9} {'word_score':>10} {'WER %':>7} {'CER %':>7}")
+
+    def trial(t) -> None:
+        print(f"{t.lm_weight:9g} {t.word_score:10g} {100 * t.rates.wer:7.2f} {100 * t.rates.cer:7.2f}", flush=True)
+
+    greedy, best = tune_lm(recognizer, args.model, args.manifest, args.lm,
+                           lexicon_for(args.lm, args.lexicon, args.lexicon_free), args.out, args.beam_size,
+                           args.lm_weights, args.word_scores, args.cache, sys.stderr.isatty(), start, trial)
     print(f"best: lm_weight {best.lm_weight:g}, word_score {best.word_score:g}: WER {100 * best.rates.wer:.2f} % "
           f"(greedy {100 * greedy.wer:.2f} %) -> {args.out}")
     return 0
@@ -164,30 +123,16 @@ def _average(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace, rest: list[str]) -> int:
-    from asr.train import train
+    from asr.training.cli import train  # the only way into Lightning from the core
 
     train(rest)
     return 0
 
 
-def _recipes_dir() -> Path:
-    env = os.environ.get("ASR_RECIPES")
-    if env:
-        return Path(env)
-    here = Path.cwd() / "recipes"
-    return here if here.is_dir() else Path(__file__).resolve().parent.parent / "recipes"
-
-
 def _prepare(args: argparse.Namespace, rest: list[str]) -> int:
-    root = _recipes_dir()
-    script = root / args.recipe / "prepare.py"
-    if not script.is_file():
-        known = sorted(p.parent.name for p in root.glob("*/prepare.py"))
-        raise AsrError(f"unknown recipe {args.recipe!r} (no {script}); recipes: {', '.join(known) or 'none'}")
-    spec = importlib.util.spec_from_file_location(f"recipe_{args.recipe}", script)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return int(module.main(rest) or 0)
+    from asr.corpora.recipes import run  # the only way into corpus preparation from the core
+
+    return run(args.recipe, rest)
 
 
 def _decoding_args(p: argparse.ArgumentParser) -> None:
@@ -210,7 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("transcribe", help="transcribe audio files")
     p.add_argument("--model", required=True, help="model.pt or a training .ckpt")
     p.add_argument("files", nargs="+", help="audio files (wav, flac, ogg, mp3, ...)")
-    p.add_argument("--format", choices=["txt", "json", "srt", "vtt"], default="txt",
+    p.add_argument("--format", choices=FORMATS, default="txt",
                    help="txt: FILE<TAB>TEXT per line; json: one JSON object per line with word timestamps; "
                         "srt / vtt: subtitles")
     p.add_argument("--output-dir", help="write one file per input here (NAME.txt/.json/.srt/.vtt)")
@@ -261,8 +206,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("train", help="train with a YAML config: asr train --config C.yaml [--trainer.max_epochs N ...]",
                    add_help=False)
-    p = sub.add_parser("prepare", help="prepare a recipe's data: asr prepare synthetic [options]", add_help=False)
-    p.add_argument("recipe")
+    p = sub.add_parser("prepare", help="prepare a recipe's data: asr prepare synthetic [options], or a recipe "
+                                       "folder of your own: asr prepare path/to/recipe", add_help=False)
+    p.add_argument("recipe", help="a shipped recipe's name, or a folder holding prepare.py")
     return parser
 
 

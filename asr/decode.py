@@ -39,6 +39,10 @@ class Decoder(ABC):
             lengths: ``(batch,)`` valid frames per utterance.
         """
 
+    def describe(self) -> str:
+        """A short label for reports, e.g. ``greedy`` or ``beam 50 + lexicon + LM (weight 1.5, word score 3)``."""
+        return "greedy"
+
 
 class GreedyDecoder(Decoder):
     """Best token per frame, then collapse repeats and drop blanks."""

@@ -1,4 +1,8 @@
-"""The one exception type the CLI turns into a clean one-line error (no traceback)."""
+"""The one exception type the CLI turns into a clean one-line error (no traceback), and how problems are listed."""
+
+from __future__ import annotations
+
+MAX_LISTED = 20  # offending lines shown in one error; a count says how many more there are
 
 
 class AsrError(Exception):
@@ -7,3 +11,9 @@ class AsrError(Exception):
     The message names the file or line and says what is wrong; the CLI prints it as
     ``asr: error: <message>`` and exits non-zero.
     """
+
+
+def listed(header: str, problems: list[str]) -> str:
+    """``header`` followed by the first :data:`MAX_LISTED` problems, one per line, and how many more there are."""
+    more = f"\n  ... and {len(problems) - MAX_LISTED} more" if len(problems) > MAX_LISTED else ""
+    return header + "\n  " + "\n  ".join(problems[:MAX_LISTED]) + more

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import asdict
-from pathlib import Path
 
-from asr.data import read_manifest
+from asr.fileio import atomic_write_text
+from asr.manifest import read_manifest
 from asr.metrics import ErrorRates, error_rates
 from asr.transcribe import Segment, Transcriber
 
@@ -19,7 +19,7 @@ def evaluate(transcriber: Transcriber, manifest: str | os.PathLike, progress: bo
     raises the WER instead of vanishing from it.
     """
     utts = read_manifest(manifest, vocab=transcriber.recognizer.vocab)
-    segments = [Segment(u.audio_filepath, u.offset, u.duration if u.offset else None) for u in utts]
+    segments = [Segment.of(u) for u in utts]
     results = transcriber.transcribe(segments)
     if progress:
         from tqdm import tqdm
@@ -46,6 +46,4 @@ def write_report(path: str | os.PathLike, rates: ErrorRates, results: list, mani
             for r, u in zip(results, rates.utterances)
         ],
     }
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    atomic_write_text(path, json.dumps(report, indent=1, ensure_ascii=False) + "\n")

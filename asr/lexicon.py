@@ -14,12 +14,12 @@ import os
 from pathlib import Path
 from typing import Iterable
 
-from asr.errors import AsrError
+from asr.errors import AsrError, listed
+from asr.fileio import atomic_write_text
 from asr.text import Vocabulary
 
 WORD_BOUNDARY = "|"  # flashlight's silence token; stands for the model's space character
 BLANK_TOKEN = "<blank>"
-MAX_LISTED = 20
 
 
 class LexiconError(AsrError):
@@ -39,10 +39,7 @@ def spelling(word: str) -> str:
 def write_lexicon(path: str | os.PathLike, words: Iterable[str]) -> int:
     """Write one entry per distinct word (sorted); returns the number of entries."""
     words = sorted(set(words))
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(f"{w} {spelling(w)}\n" for w in words), encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_text(path, "".join(f"{w} {spelling(w)}\n" for w in words))
     return len(words)
 
 
@@ -74,8 +71,7 @@ def check_lexicon(path: str | os.PathLike, vocab: Vocabulary) -> set[str]:
     except UnicodeDecodeError as e:
         raise LexiconError(f"{path}: not a text lexicon ({e.reason} at byte {e.start})") from None
     if problems:
-        more = f"\n... and {len(problems) - MAX_LISTED} more" if len(problems) > MAX_LISTED else ""
-        raise LexiconError("bad lexicon lines:\n" + "\n".join(problems[:MAX_LISTED]) + more)
+        raise LexiconError(listed(f"{path}: {len(problems)} bad lexicon line(s):", problems))
     if not words:
         raise LexiconError(f"{path}: empty lexicon")
     return words

@@ -23,9 +23,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from asr.data import read_manifest
 from asr.errors import AsrError
+from asr.fileio import atomic_path, atomic_write_text
 from asr.lexicon import WORD_BOUNDARY, write_lexicon
+from asr.manifest import read_manifest
 from asr.text import Vocabulary, normalize
 
 LM_FILE, LEXICON_FILE, INFO_FILE = "lm.bin", "lexicon.txt", "lm.json"
@@ -124,9 +125,8 @@ def build(sources: Iterable[str | os.PathLike], out_dir: str | os.PathLike, conf
         if config.discount_fallback:
             cmd.append("--discount_fallback")
         _run(cmd, "lmplz")
-        binary = Path(tmp) / LM_FILE
-        _run([build_binary, str(arpa), str(binary)], "build_binary")
-        os.replace(binary, out_dir / LM_FILE)  # atomic: a reader never sees half an LM
+        with atomic_path(out_dir / LM_FILE) as binary:  # a reader never sees half an LM
+            _run([build_binary, str(arpa), str(binary)], "build_binary")
     lexicon = None
     if config.unit == "word":
         write_lexicon(out_dir / LEXICON_FILE, words)
@@ -135,7 +135,7 @@ def build(sources: Iterable[str | os.PathLike], out_dir: str | os.PathLike, conf
         (out_dir / LEXICON_FILE).unlink()  # a stale word lexicon would turn char-LM decoding into lexicon decoding
     info = {"config": asdict(config), "lm": LM_FILE, "lexicon": lexicon, "sentences": kept,
             "dropped_sentences": dropped, "words": sum(words.values()), "distinct_words": len(words)}
-    (out_dir / INFO_FILE).write_text(json.dumps(info, indent=1) + "\n")
+    atomic_write_text(out_dir / INFO_FILE, json.dumps(info, indent=1) + "\n")
     return info
 
 

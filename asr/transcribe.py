@@ -10,9 +10,11 @@ import torch
 
 from asr.align import align_words
 from asr.audio import SAMPLE_RATE, load_audio
+from asr.batching import pack_sorted, pad
 from asr.checkpoint import Recognizer
 from asr.decode import Decoder, GreedyDecoder, Hypothesis
 from asr.errors import AsrError
+from asr.manifest import Utterance
 
 
 @dataclass
@@ -32,6 +34,11 @@ class Segment:
     offset: float = 0.0
     duration: float | None = None
 
+    @classmethod
+    def of(cls, utt: Utterance) -> "Segment":
+        """The span of a manifest utterance."""
+        return cls(utt.audio_filepath, *utt.span)
+
 
 class Transcriber:
     """Transcribes files in batches of up to ``max_batch_seconds`` of padded audio, yielding in input order."""
@@ -46,8 +53,7 @@ class Transcriber:
         self.keep_log_probs = keep_log_probs  # return each file's log-probabilities (for LM tuning)
 
     def _run(self, segments: list[Segment], results: list[Result], waves: list[torch.Tensor]) -> None:
-        lengths = torch.tensor([w.numel() for w in waves], dtype=torch.long)
-        batch = torch.nn.utils.rnn.pad_sequence(waves, batch_first=True)
+        batch, lengths = pad(waves)
         log_probs, out_lengths = self.recognizer.log_probs(batch, lengths)
         hyps = self.decoder.decode(log_probs, out_lengths)
         if not (self.timestamps or self.keep_log_probs):
@@ -66,7 +72,7 @@ class Transcriber:
 
     def _transcribe_chunk(self, segments: list[Segment]) -> list[Result]:
         results = [Result(str(s.path)) for s in segments]
-        loaded: list[tuple[int, torch.Tensor]] = []
+        waves: dict[int, torch.Tensor] = {}
         for i, s in enumerate(segments):
             try:
                 wave = load_audio(s.path, offset=s.offset, duration=s.duration)
@@ -74,18 +80,11 @@ class Transcriber:
                 results[i].error = str(e)
                 continue
             results[i].duration = wave.numel() / SAMPLE_RATE
-            loaded.append((i, wave))
-        loaded.sort(key=lambda item: item[1].numel())
-        batch: list[tuple[int, torch.Tensor]] = []
-        for item in loaded + [None]:
-            if item is not None:
-                # Sorted by length, so the newcomer is the longest: it sets the padded size of the batch.
-                if not batch or item[1].numel() * (len(batch) + 1) <= self.max_batch_seconds * SAMPLE_RATE:
-                    batch.append(item)
-                    continue
-            if batch:
-                self._run([segments[i] for i, _ in batch], [results[i] for i, _ in batch], [w for _, w in batch])
-            batch = [item] if item is not None else []
+            waves[i] = wave
+        lengths = {i: wave.numel() for i, wave in waves.items()}
+        order = sorted(lengths, key=lengths.__getitem__)
+        for batch in pack_sorted(order, lengths, self.max_batch_seconds * SAMPLE_RATE):
+            self._run([segments[i] for i in batch], [results[i] for i in batch], [waves[i] for i in batch])
         return results
 
     def transcribe(self, segments: Iterable[Segment | str | os.PathLike]) -> Iterator[Result]:

@@ -16,8 +16,9 @@ import torch
 
 from asr.beam import BeamOptions, BeamSearchDecoder, DecodeConfig
 from asr.checkpoint import Recognizer
-from asr.data import read_manifest
 from asr.decode import GreedyDecoder
+from asr.fileio import atomic_path
+from asr.manifest import read_manifest
 from asr.metrics import ErrorRates, error_rates
 from asr.transcribe import Segment, Transcriber
 
@@ -51,7 +52,7 @@ def dev_log_probs(recognizer: Recognizer, model_path: str, manifest: str, cache:
         except Exception:  # a stale or damaged cache is simply recomputed
             pass
     utts = read_manifest(manifest, vocab=recognizer.vocab)
-    segments = [Segment(u.audio_filepath, u.offset, u.duration if u.offset else None) for u in utts]
+    segments = [Segment.of(u) for u in utts]
     transcriber = Transcriber(recognizer, GreedyDecoder(recognizer.vocab), keep_log_probs=True)
     results = transcriber.transcribe(segments)
     if progress:
@@ -66,10 +67,8 @@ def dev_log_probs(recognizer: Recognizer, model_path: str, manifest: str, cache:
         refs.append(u.text)
         log_probs.append(r.log_probs)
     if cache is not None:
-        Path(cache).parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(str(cache) + ".tmp")
-        torch.save({"key": key, "references": refs, "log_probs": log_probs}, tmp)
-        os.replace(tmp, cache)
+        with atomic_path(cache) as tmp:
+            torch.save({"key": key, "references": refs, "log_probs": log_probs}, tmp)
     return refs, log_probs
 
 
@@ -99,3 +98,23 @@ def tune(vocab, references: list[str], log_probs: list[torch.Tensor], lm: str, l
     best = min(trials, key=lambda t: (t.rates.wer, t.rates.cer, abs(t.lm_weight), abs(t.word_score)))
     return DecodeConfig(lm=lm, lexicon=lexicon,
                         beam=replace(options, lm_weight=best.lm_weight, word_score=best.word_score)), best, trials
+
+
+def tune_lm(recognizer: Recognizer, model_path: str, manifest: str, lm: str, lexicon: str | None, out: str,
+            beam_size: int = 50, lm_weights=DEFAULT_LM_WEIGHTS, word_scores=DEFAULT_WORD_SCORES,
+            cache: str | None = None, progress: bool = False, on_start=None, on_trial=None) -> tuple[ErrorRates, Trial]:
+    """``asr tune-lm``: the greedy baseline and the grid search on a dev manifest; writes the best decoding
+    config to ``out`` (YAML, with both WERs in its header). Returns the greedy error rates and the best trial.
+
+    ``on_start(references, greedy_rates)`` is called before the grid, ``on_trial(trial)`` after each point.
+    """
+    cache = cache or str(Path(out).with_suffix(".dev-log-probs.pt"))
+    refs, log_probs = dev_log_probs(recognizer, model_path, manifest, cache, progress=progress)
+    greedy = error_rates(refs, decode_all(GreedyDecoder(recognizer.vocab), log_probs))
+    if on_start:
+        on_start(refs, greedy)
+    config, best, _ = tune(recognizer.vocab, refs, log_probs, lm, lexicon, BeamOptions(beam_size=beam_size),
+                           lm_weights or DEFAULT_LM_WEIGHTS, word_scores or DEFAULT_WORD_SCORES, on_trial)
+    config.save(out, comment=f"written by asr tune-lm on {manifest} ({len(refs)} utterances): "
+                             f"WER {100 * best.rates.wer:.2f} % (greedy {100 * greedy.wer:.2f} %)")
+    return greedy, best

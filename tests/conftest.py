@@ -9,9 +9,9 @@ import pytest
 import soundfile as sf
 import torch
 
-from asr import tts
+from asr.corpora import tts
 from asr.audio import SAMPLE_RATE
-from asr.data import Utterance, write_manifest
+from asr.manifest import Utterance, write_manifest
 
 SENTENCES = [
     "the cat sat on the mat",

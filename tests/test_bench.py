@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from asr.bench import padding_fraction, raw_step
+from asr.training.bench import padding_fraction, raw_step
 from asr.model import ModelConfig
 
 

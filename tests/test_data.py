@@ -3,7 +3,9 @@ import random
 
 import pytest
 
-from asr.data import DurationBatchSampler, ManifestError, Utterance, UtteranceDataset, collate, read_manifest, write_manifest
+from asr.manifest import ManifestError, Utterance, read_manifest, write_manifest
+from asr.training.dataset import UtteranceDataset, collate
+from asr.training.sampler import DurationBatchSampler
 
 
 def write_lines(path, rows):
@@ -139,7 +141,7 @@ def test_resume_skips_the_finished_batches_of_that_epoch_only():
 
 
 def test_speed_perturbation_buckets_by_perturbed_duration():
-    from asr.wave_augment import speed_factor
+    from asr.training.wave_augment import speed_factor
 
     d = durations()
     speeds = (0.9, 1.0, 1.1)

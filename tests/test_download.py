@@ -10,8 +10,8 @@ import zipfile
 
 import pytest
 
-from asr.archive import extract
-from asr.download import download
+from asr.corpora.archive import extract
+from asr.corpora.download import download
 from asr.errors import AsrError
 
 PAYLOAD = os.urandom(300_000)

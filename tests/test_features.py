@@ -1,6 +1,6 @@
 import torch
 
-from asr.augment import SpecAugment, SpecAugmentConfig
+from asr.training.spec_augment import SpecAugment, SpecAugmentConfig
 from asr.features import FeatureConfig, LogMel
 
 

@@ -10,13 +10,13 @@ import yaml
 
 from asr import checkpoint
 from asr.cli import main
-from asr.curves import plot_curves, read_metrics
+from asr.training.curves import plot_curves, read_metrics
 from asr.errors import AsrError
 from asr.features import FeatureConfig
 from asr.model import ModelConfig
 from asr.text import CHARACTERS, Vocabulary
-from asr.train import train
-from asr.training import ASRModule
+from asr.training.cli import train
+from asr.training.module import ASRModule
 
 DIGITS = CHARACTERS + "0123456789"
 
@@ -32,7 +32,7 @@ def saved_model(tmp_path, name="base.pt", hidden=16, seed=0):
 
 def test_finetune_same_vocabulary_starts_from_every_weight(tmp_path):
     path, source = saved_model(tmp_path)
-    module = ASRModule(model=ModelConfig(hidden_size=99, dropout=0.3), init_from=str(path))
+    module = ASRModule(network=ModelConfig(hidden_size=99, dropout=0.3), init_from=str(path))
     assert module.model.config.hidden_size == 16 and module.model.config.dropout == 0.3  # architecture adopted
     assert module.features.config.n_mels == 40
     for k, v in source.model.state_dict().items():
@@ -60,13 +60,12 @@ def test_finetune_onto_digits_trains_and_exports_the_new_vocabulary(tmp_path, sp
         "data": {"train_manifest": str(manifest), "val_manifest": str(manifest), "max_batch_seconds": 8,
                  "num_workers": 0},
         "trainer": {"max_steps": 2, "default_root_dir": str(tmp_path / "exp"), "enable_progress_bar": False,
-                    "logger": False, "callbacks": [{"class_path": "asr.training.ExportModel",
-                                                    "init_args": {"path": str(tmp_path / "tuned.pt")}}]},
+                    "logger": False},
     }
     (tmp_path / "ft.yaml").write_text(yaml.safe_dump(cfg))
     cli = train(["--config", str(tmp_path / "ft.yaml")])
     assert cli.trainer.global_step == 2
-    assert checkpoint.load(tmp_path / "tuned.pt").vocab.characters == DIGITS
+    assert checkpoint.load(tmp_path / "exp" / "model.pt").vocab.characters == DIGITS
 
 
 def test_finetune_from_a_bad_checkpoint_is_a_clear_error(tmp_path):

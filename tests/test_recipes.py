@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 
-from asr.data import read_manifest
+from asr.manifest import read_manifest
 from asr.errors import AsrError
 from tests.conftest import tone
 

@@ -18,7 +18,7 @@ TESTS = Path(__file__).resolve().parent
 
 def run_config(tmp_path: Path, name: str, manifest: Path, callbacks: list[dict], max_steps: int = 12) -> Path:
     cfg = {
-        "model": {"model": {"hidden_size": 24, "num_layers": 1, "conv_channels": 4}, "optim": {"warmup_steps": 2}},
+        "model": {"network": {"hidden_size": 24, "num_layers": 1, "conv_channels": 4}, "optim": {"warmup_steps": 2}},
         # Speed perturbation and noise are on: the resumed run must redraw the very same augmentation.
         "data": {"train_manifest": str(manifest), "val_manifest": str(manifest), "max_batch_seconds": 3,
                  "num_workers": 1, "augment": {"speeds": [0.9, 1.0, 1.1], "noise_prob": 0.5}},

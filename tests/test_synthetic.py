@@ -4,9 +4,10 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 
-from asr.data import read_manifest
-from asr.synthetic import Item, SyntheticConfig, degrade, plan, prepare, select_sentences, split_clauses
+from asr.manifest import read_manifest
+from asr.corpora.synthetic import Item, SyntheticConfig, degrade, plan, prepare, select_sentences, split_clauses
 
 SMALL = SyntheticConfig(train=6, dev=2, test=2, test_unseen_voice=2, train_voices=("flite:kal16", "espeak:en-us"),
                         unseen_voices=("flite:awb",), jobs=2, chunk=3)
@@ -46,7 +47,7 @@ def test_degrade_reaches_the_snr():
     t = np.arange(16000) / 16000
     clean = np.sin(2 * np.pi * 200 * t).astype(np.float32)
     item = Item("train", "x", "x", "flite:kal16", 1.0, 0.0, "white", 10.0, seed=3)
-    noisy = degrade(clean, item)
+    noisy = degrade(torch.from_numpy(clean), item).numpy()
     scale = np.dot(noisy, clean) / np.dot(clean, clean)
     noise = noisy - scale * clean
     snr = 10 * np.log10(np.mean((scale * clean) ** 2) / np.mean(noise**2))

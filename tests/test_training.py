@@ -9,20 +9,18 @@ import yaml
 
 from asr import checkpoint
 from asr.cli import main
-from asr.train import train
+from asr.training.cli import train
 
 RECIPES = Path(__file__).resolve().parent.parent / "recipes"
 
 
 def tiny_config(tmp_path, manifest) -> Path:
     cfg = {
-        "model": {"model": {"hidden_size": 32, "num_layers": 1, "conv_channels": 4}, "optim": {"warmup_steps": 2}},
+        "model": {"network": {"hidden_size": 32, "num_layers": 1, "conv_channels": 4}, "optim": {"warmup_steps": 2}},
         "data": {"train_manifest": str(manifest), "val_manifest": str(manifest), "max_batch_seconds": 12,
                  "num_workers": 0},
         "trainer": {"max_steps": 6, "max_epochs": 3, "default_root_dir": str(tmp_path / "exp"),
-                    "enable_progress_bar": False, "logger": False,
-                    "callbacks": [{"class_path": "asr.training.ExportModel",
-                                   "init_args": {"path": str(tmp_path / "exp" / "model.pt")}}]},
+                    "enable_progress_bar": False, "logger": False},
     }
     path = tmp_path / "tiny.yaml"
     path.write_text(yaml.safe_dump(cfg))
@@ -70,6 +68,26 @@ def test_every_shipped_config_parses(stack, capsys):
     assert exit_.value.code in (0, None)
     printed = yaml.safe_load(capsys.readouterr().out)
     assert printed["data"]["train_manifest"] and printed["trainer"]["max_epochs"]
-    assert printed["trainer"]["callbacks"]  # the recipe's export callback survives the profile
+    # The exported model is linked to the run's root folder (like the checkpoints): no recipe repeats it.
+    assert not printed["trainer"].get("callbacks")
     if RECIPES / "gpu.yaml" in stack:
         assert printed["trainer"]["precision"] == "bf16-mixed"
+
+
+@pytest.mark.parametrize("old, expected", [
+    ({"model": {"model": {"hidden_size": 32}}}, "model.model is now model.network: rename the key"),
+    ({"trainer": {"callbacks": [{"class_path": "asr.training.ExportModel", "init_args": {"path": "m.pt"}}]}},
+     "asr.training.ExportModel is no longer needed"),
+])
+def test_a_config_of_the_old_layout_gets_one_line_naming_the_new_key(tmp_path, capsys, old, expected):
+    path = tmp_path / "old.yaml"
+    path.write_text(yaml.safe_dump(old))
+    assert main(["train", "--config", str(path)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"asr: error: {path}:") and expected in err and "\n" not in err
+
+
+def test_an_old_flag_gets_one_line_naming_the_new_one(capsys):
+    assert main(["train", "--model.model.hidden_size", "8"]) == 1
+    assert capsys.readouterr().err.strip() == ("asr: error: --model.model.hidden_size: model.model is now "
+                                               "model.network: use --model.network.hidden_size")

@@ -1,7 +1,7 @@
 import pytest
 import soundfile as sf
 
-from asr.tts import TTSError, Voice, synthesize
+from asr.corpora.tts import TTSError, Voice, synthesize
 
 
 @pytest.mark.parametrize("voice", ["flite:kal16", "espeak:en-us+f3", "festival:kal_diphone"])

@@ -8,11 +8,11 @@ import soundfile as sf
 import torch
 
 from asr.audio import SAMPLE_RATE
-from asr.data import UtteranceDataset, read_manifest
+from asr.manifest import read_manifest
+from asr.training.dataset import UtteranceDataset
 from asr.errors import AsrError
-from asr.wave_augment import (
-    WaveAugment, WaveAugmentConfig, add_noise, change_speed, coloured_noise, reverberate, speed_factor, synthetic_rir,
-)
+from asr.dsp import add_noise, change_speed, coloured_noise, reverberate, synthetic_rir
+from asr.training.wave_augment import WaveAugment, WaveAugmentConfig, speed_factor
 
 
 def sine(seconds=1.0, freq=440.0):

@@ -4,8 +4,8 @@
 ``test.jsonl`` (an4_test). The sphere files are 16 kHz PCM that soundfile reads directly: no conversion.
 """
 
-from asr.corpus import Archive, fetch_for, parse_recipe_args, with_durations, write_splits
-from asr.corpus_formats import an4
+from asr.corpora.layouts import an4
+from asr.corpora.preparation import Archive, fetch_for, parse_recipe_args, with_durations, write_splits
 
 # The CMU original; sha256 as pinned by NVIDIA NeMo's AN4 tutorials, which mirror the same file.
 ARCHIVE = Archive("http://www.speech.cs.cmu.edu/databases/an4/an4_sphere.tar.gz",

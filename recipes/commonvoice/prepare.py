@@ -9,10 +9,11 @@ counted. Pass ``--checksum`` with the sha256 shown on the download page to have 
 """
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 
-from asr.corpus import Archive, convert, local_archive, with_durations, write_splits
-from asr.corpus_formats import commonvoice
+from asr.corpora.layouts import commonvoice
+from asr.corpora.preparation import Archive, convert, local_archive, with_durations, write_splits
 from asr.errors import AsrError
 
 SPLITS = ("train", "dev", "test")
@@ -37,9 +38,9 @@ def main(argv):
     out = data_dir / release / args.language
     for split in SPLITS:
         rows = list(commonvoice(lang_dir, split))
-        flac = [str(out / "clips" / (Path(a).stem + ".flac")) for a, *_ in rows]
-        for err in convert([(a, f) for (a, *_), f in zip(rows, flac)], args.jobs, desc=f"{split} mp3 -> flac"):
+        flac = [str(out / "clips" / (Path(r.audio).stem + ".flac")) for r in rows]
+        for err in convert([(r.audio, f) for r, f in zip(rows, flac)], args.jobs, desc=f"{split} mp3 -> flac"):
             print(f"asr: error: {err} (left out)")
-        rows = with_durations((f, t, o, None) for f, (_, t, o, _d) in zip(flac, rows) if Path(f).exists())
+        rows = with_durations(replace(r, audio=f, duration=None) for f, r in zip(flac, rows) if Path(f).exists())
         write_splits(out, {split: rows})
     return 0

@@ -13,8 +13,8 @@ import argparse
 import hashlib
 from pathlib import Path
 
-from asr import corpus_formats as formats
-from asr.corpus import recipe_arguments, with_durations, write_splits
+from asr.corpora import layouts
+from asr.corpora.preparation import recipe_arguments, with_durations, write_splits
 from asr.errors import AsrError
 
 
@@ -46,12 +46,12 @@ def main(argv):
     if not path.exists():
         raise AsrError(f"{path}: no such file or folder")
     fmt = detect(path) if args.format == "auto" else args.format
-    reader = {"sidecar": formats.sidecar_folder, "csv": formats.csv_table, "kaldi": formats.kaldi,
-              "nemo": formats.nemo}[fmt]
+    reader = {"sidecar": layouts.sidecar_folder, "csv": layouts.csv_table, "kaldi": layouts.kaldi,
+              "nemo": layouts.nemo}[fmt]
     rows = with_durations(reader(path))
     if not rows:
         raise AsrError(f"{path}: no utterances found ({fmt} format)")
-    write_splits(args.data_dir, {name: [r for r in rows if split_of(r[0], r[2], args.dev_fraction,
+    write_splits(args.data_dir, {name: [r for r in rows if split_of(r.audio, r.offset, args.dev_fraction,
                                                                     args.test_fraction) == name]
                                  for name in ("train", "dev", "test")})
     return 0

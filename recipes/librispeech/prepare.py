@@ -6,7 +6,7 @@ Writes ``DATA_DIR/<subset>.jsonl`` per subset and ``train.jsonl`` joining the ch
 
 import argparse
 
-from asr.corpus import Archive, prepare_librispeech_layout, recipe_arguments
+from asr.corpora.preparation import Archive, prepare_librispeech_layout, recipe_arguments
 
 BASE = "https://www.openslr.org/resources/12/"
 # sha256 of each archive, as published with torchaudio's LIBRISPEECH dataset

@@ -5,8 +5,8 @@ them as ``dev.jsonl`` and the last 250 as ``test.jsonl``; the other 12,600 are `
 the normalised column (numbers and abbreviations spelled out). The 22.05 kHz wavs are resampled when loaded.
 """
 
-from asr.corpus import Archive, fetch_for, parse_recipe_args, with_durations, write_splits
-from asr.corpus_formats import ljspeech
+from asr.corpora.layouts import ljspeech
+from asr.corpora.preparation import Archive, fetch_for, parse_recipe_args, with_durations, write_splits
 
 ARCHIVE = Archive("https://data.keithito.com/data/speech/LJSpeech-1.1.tar.bz2",
                   "be1a30453f28eb8dd26af4101ae40cbf2c50413b1bb21936cbcdc6fae3de8aa5")  # sha256 (torchaudio's)

@@ -4,7 +4,7 @@
 import shutil
 from pathlib import Path
 
-from asr.corpus import Archive, parse_recipe_args, prepare_librispeech_layout
+from asr.corpora.preparation import Archive, parse_recipe_args, prepare_librispeech_layout
 
 BASE = "https://www.openslr.org/resources/31/"
 # md5 sums published in OpenSLR 31's md5sum.txt

@@ -1,13 +1,13 @@
 """Prepare the offline synthetic corpus: ``asr prepare synthetic [--train N] [--out_dir DIR] ...``.
 
-Every option is a field of :class:`asr.synthetic.SyntheticConfig`; ``--config FILE.yaml`` reads them from YAML.
+Every option is a field of :class:`asr.corpora.synthetic.SyntheticConfig`; ``--config FILE.yaml`` reads them from YAML.
 """
 
 from dataclasses import fields
 
 from jsonargparse import ActionConfigFile, ArgumentParser
 
-from asr.synthetic import SyntheticConfig, prepare
+from asr.corpora.synthetic import SyntheticConfig, prepare
 
 
 def main(argv: list[str]) -> int:

@@ -6,8 +6,8 @@ reads only each segment's span and nothing is re-encoded. Segments marked ``igno
 are skipped.
 """
 
-from asr.corpus import Archive, fetch_for, parse_recipe_args, write_splits
-from asr.corpus_formats import stm
+from asr.corpora.layouts import stm
+from asr.corpora.preparation import Archive, fetch_for, parse_recipe_args, write_splits
 from asr.errors import AsrError
 
 ARCHIVE = Archive("https://www.openslr.org/resources/51/TEDLIUM_release-3.tgz",

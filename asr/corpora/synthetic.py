@@ -27,14 +27,15 @@ from dataclasses import asdict, dataclass
 from multiprocessing import get_context
 from pathlib import Path
 
-import numpy as np
 import soundfile as sf
 import torch
 
-from asr import debian, tts
 from asr.audio import SAMPLE_RATE, load_audio
-from asr.data import Utterance, write_manifest
+from asr.corpora import system, tts
+from asr.dsp import add_noise, coloured_noise
 from asr.errors import AsrError
+from asr.fileio import atomic_path
+from asr.manifest import Utterance, write_manifest
 from asr.text import Vocabulary, normalize
 
 SPLITS = ("train", "dev", "test", "test_unseen_voice")
@@ -168,30 +169,19 @@ def plan(cfg: SyntheticConfig, sentences: list[str]) -> list[Item]:
 
 # -- generation --------------------------------------------------------------------------------------------
 
-def _noise(kind: str, n: int, rng: np.random.Generator) -> np.ndarray:
-    white = rng.standard_normal(n)
-    if kind == "white":
-        return white
-    # Pink (1/f) and brown (1/f^2) noise: shape white noise's spectrum.
-    spec = np.fft.rfft(white)
-    f = np.arange(1, spec.size + 1)
-    spec /= np.sqrt(f) if kind == "pink" else f
-    return np.fft.irfft(spec, n)
+NOISE_EXPONENTS = {"white": 0.0, "pink": 1.0, "brown": 2.0}  # power spectrum ~ 1/f^exponent
 
 
-def degrade(wave: np.ndarray, item: Item) -> np.ndarray:
-    """Add the item's noise at its SNR and normalise the peak to a random level in [0.3, 0.95]."""
-    rng = np.random.default_rng(item.seed)
-    wave = wave.astype(np.float64)
-    if item.noise != "none" and wave.size:
-        noise = _noise(item.noise, wave.size, rng)
-        power = np.mean(wave**2) + 1e-12
-        noise *= np.sqrt(power / (np.mean(noise**2) + 1e-12) / 10 ** (item.snr_db / 10))
-        wave = wave + noise
-    peak = np.abs(wave).max() if wave.size else 0.0
+def degrade(wave: torch.Tensor, item: Item) -> torch.Tensor:
+    """Add the item's noise to ``(samples,)`` audio at its SNR and normalise the peak to a random level in
+    [0.3, 0.95], drawn from the item's seed."""
+    generator = torch.Generator().manual_seed(item.seed)
+    if item.noise != "none" and wave.numel():
+        wave = add_noise(wave, coloured_noise(wave.numel(), NOISE_EXPONENTS[item.noise], generator), item.snr_db)
+    peak = float(wave.abs().max()) if wave.numel() else 0.0
     if peak > 0:
-        wave *= rng.uniform(0.3, 0.95) / peak
-    return wave.astype(np.float32)
+        wave = wave * ((0.3 + 0.65 * float(torch.rand((), generator=generator))) / peak)
+    return wave
 
 
 def _audio_path(out_dir: Path, item: Item) -> Path:
@@ -212,12 +202,9 @@ def _generate_chunk(args: tuple[str, list[Item]]) -> int:
         jobs = [(it.text, Path(tmp) / f"{it.id}.wav") for it in todo]
         tts.synthesize(tts.Voice.parse(todo[0].voice), jobs, [it.rate for it in todo], [it.pitch for it in todo])
         for it, (_, wav) in zip(todo, jobs):
-            wave = degrade(load_audio(wav).numpy(), it)
-            final = _audio_path(out_dir, it)
-            final.parent.mkdir(parents=True, exist_ok=True)
-            part = final.with_name(final.stem + ".part.flac")
-            sf.write(part, wave, SAMPLE_RATE, subtype="PCM_16")
-            part.replace(final)  # atomic: a file that exists is complete
+            wave = degrade(load_audio(wav), it)
+            with atomic_path(_audio_path(out_dir, it), ".flac") as part:  # a file that exists is complete
+                sf.write(part, wave.numpy(), SAMPLE_RATE, subtype="PCM_16")
     return len(todo)
 
 
@@ -235,7 +222,7 @@ def prepare(cfg: SyntheticConfig = SyntheticConfig(), progress: bool = True) -> 
     voices = [tts.Voice.parse(v) for v in cfg.train_voices + cfg.unseen_voices]
     if set(cfg.train_voices) & set(cfg.unseen_voices):
         raise AsrError("a voice cannot be both a training voice and an unseen voice")
-    debian.ensure(tts.packages({v.engine for v in voices}) + TEXT_PACKAGES)
+    system.ensure(tts.packages({v.engine for v in voices}) + TEXT_PACKAGES)
     sentences = select_sentences(_bible_sentences(cfg.split_commas) + _wordnet_sentences(), cfg.vocab_words, cfg.min_words, cfg.max_words)
     items = plan(cfg, sentences)
     out.mkdir(parents=True, exist_ok=True)

@@ -12,9 +12,11 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader
 
-from asr.data import DurationBatchSampler, UtteranceDataset, collate, read_manifest
+from asr.manifest import read_manifest
 from asr.text import CHARACTERS, Vocabulary
-from asr.wave_augment import WaveAugment, WaveAugmentConfig
+from asr.training.dataset import UtteranceDataset, collate
+from asr.training.sampler import DurationBatchSampler
+from asr.training.wave_augment import WaveAugment, WaveAugmentConfig
 
 
 class ASRDataModule(pl.LightningDataModule):

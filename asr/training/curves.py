@@ -11,8 +11,7 @@ import os
 from collections import defaultdict
 from pathlib import Path
 
-import pytorch_lightning as pl
-from pytorch_lightning.loggers import CSVLogger
+from asr.fileio import atomic_path
 
 LOSS_KEYS = ("train_loss", "val_loss")
 RATE_KEYS = ("val_wer", "val_cer")
@@ -65,29 +64,6 @@ def plot_curves(metrics_csv: str | os.PathLike, out: str | os.PathLike) -> Path 
         if ax.get_legend_handles_labels()[0]:
             ax.legend()
     fig.tight_layout()
-    out = Path(out)
-    tmp = out.with_name(out.name + ".tmp.png")
-    fig.savefig(tmp)
-    os.replace(tmp, out)
-    return out
-
-
-class PlotCurves(pl.Callback):
-    """After each validation and at the end of training, redraw ``curves.png`` in the CSV logger's folder."""
-
-    def _draw(self, trainer: pl.Trainer) -> None:
-        if not trainer.is_global_zero:
-            return
-        for logger in trainer.loggers:
-            if isinstance(logger, CSVLogger):
-                logger.save()  # flush the rows Lightning still buffers
-                metrics = Path(logger.log_dir) / "metrics.csv"
-                if metrics.is_file():
-                    plot_curves(metrics, Path(logger.log_dir) / "curves.png")
-
-    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if not trainer.sanity_checking:
-            self._draw(trainer)
-
-    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._draw(trainer)
+    with atomic_path(out, ".png") as tmp:
+        fig.savefig(tmp)
+    return Path(out)

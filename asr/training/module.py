@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 import math
-import random
 from dataclasses import asdict, dataclass, replace
-from pathlib import Path
 
-import numpy as np
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 
 from asr import checkpoint
-from asr.augment import SpecAugment, SpecAugmentConfig
 from asr.decode import GreedyDecoder
 from asr.features import FeatureConfig, LogMel
 from asr.metrics import error_rates
 from asr.model import BiLSTMCTC, ModelConfig
 from asr.text import BLANK, CHARACTERS, Vocabulary
+from asr.training.rng import rng_states, set_rng_states
+from asr.training.spec_augment import SpecAugment, SpecAugmentConfig
 
 
 @dataclass(frozen=True)
@@ -33,7 +31,7 @@ class OptimConfig:
 class ASRModule(pl.LightningModule):
     def __init__(
         self,
-        model: ModelConfig = ModelConfig(),
+        network: ModelConfig = ModelConfig(),
         features: FeatureConfig = FeatureConfig(),
         spec_augment: SpecAugmentConfig = SpecAugmentConfig(),
         optim: OptimConfig = OptimConfig(),
@@ -42,13 +40,13 @@ class ASRModule(pl.LightningModule):
     ):
         """
         Args:
-            model: network sizes.
+            network: the network's sizes (``model.network`` in a config).
             features: log-mel settings (saved in the checkpoint and reused for transcription).
             spec_augment: masking applied to training batches only.
             optim: AdamW and learning-rate schedule.
             vocabulary: the output characters (index 0 is the CTC blank), e.g. add digits for a new corpus.
             init_from: fine-tune: start from this model.pt or .ckpt. Its architecture and features are kept
-                (only ``model.dropout`` is taken from this config); if its vocabulary differs from
+                (only ``network.dropout`` is taken from this config); if its vocabulary differs from
                 ``vocabulary``, the output layer is re-initialised and everything below it is kept.
         """
         super().__init__()
@@ -57,10 +55,10 @@ class ASRModule(pl.LightningModule):
         self.vocab = Vocabulary(vocabulary)
         source = checkpoint.load(init_from) if init_from else None
         if source is not None:
-            model, features = self._adopt(source, model, features)
+            network, features = self._adopt(source, network, features)
         self.features = LogMel(features)
         self.spec_augment = SpecAugment(spec_augment)
-        self.model = BiLSTMCTC(model, features.n_mels, len(self.vocab))
+        self.model = BiLSTMCTC(network, features.n_mels, len(self.vocab))
         if source is not None:
             self._load_weights(source, init_from)
         self.optim = optim
@@ -162,38 +160,3 @@ class ASRModule(pl.LightningModule):
         if self._rng_to_restore is not None:
             set_rng_states(self._rng_to_restore)
             self._rng_to_restore = None
-
-
-def rng_states() -> dict:
-    """Python, NumPy, torch (and CUDA) generator states, as plain types (checkpoints load with weights_only)."""
-    kind, keys, pos, has_gauss, gauss = np.random.get_state()
-    states = {
-        "python": random.getstate(),
-        "numpy": [kind, keys.tolist(), pos, has_gauss, gauss],
-        "torch": torch.get_rng_state(),
-    }
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        states["cuda"] = torch.cuda.get_rng_state_all()
-    return states
-
-
-def set_rng_states(states: dict) -> None:
-    version, internal, gauss = states["python"]
-    random.setstate((version, tuple(internal), gauss))
-    kind, keys, pos, has_gauss, gauss = states["numpy"]
-    np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), pos, has_gauss, gauss))
-    torch.set_rng_state(states["torch"])
-    if "cuda" in states and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(states["cuda"])
-
-
-class ExportModel(pl.Callback):
-    """At the end of training, write the inference checkpoint (weights + configs, no optimizer) to ``path``."""
-
-    def __init__(self, path: str = "exp/model.pt"):
-        self.path = path
-
-    def on_train_end(self, trainer: pl.Trainer, module: ASRModule) -> None:
-        if trainer.is_global_zero:
-            checkpoint.save(self.path, module.recognizer())
-            print(f"exported model to {Path(self.path)}")

@@ -37,7 +37,7 @@ def ensure(packages: list[str]) -> None:
                            f"run 'sudo apt-get install {' '.join(absent)}'")
 
 
-if __name__ == "__main__":  # python -m asr.debian PKG...: what `make` uses to install test and demo needs
+if __name__ == "__main__":  # python -m asr.corpora.system PKG...: what `make` uses to install test and demo needs
     import sys
 
     try:

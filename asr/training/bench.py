@@ -24,16 +24,17 @@ import torch
 import torch.nn.functional as F
 import yaml
 
-from asr.data import DurationBatchSampler, read_manifest
 from asr.features import FeatureConfig
+from asr.manifest import read_manifest
 from asr.model import BiLSTMCTC, ModelConfig
 from asr.text import Vocabulary
+from asr.training.sampler import DurationBatchSampler
 
 DEMO_CONFIG = Path("recipes/synthetic/config.yaml")
 
 
 def demo_model_config() -> ModelConfig:
-    cfg = yaml.safe_load(DEMO_CONFIG.read_text())["model"]["model"]
+    cfg = yaml.safe_load(DEMO_CONFIG.read_text())["model"]["network"]
     return ModelConfig(**cfg)
 
 
@@ -103,8 +104,8 @@ def gpu_figures(steps: int = 20) -> dict:
     peak = next((v for k, v in PEAK_BF16_TFLOPS.items() if k in name), None)
     out: dict = {"name": name, "peak_bf16_tflops": peak, "models": {}}
     # The GPU profile's model, and LibriSpeech's gpu.yaml stacked on it (as `make train PROFILE=gpu` does).
-    profile = yaml.safe_load(Path("recipes/gpu.yaml").read_text())["model"]["model"]
-    librispeech = yaml.safe_load(Path("recipes/librispeech/gpu.yaml").read_text())["model"]["model"]
+    profile = yaml.safe_load(Path("recipes/gpu.yaml").read_text())["model"]["network"]
+    librispeech = yaml.safe_load(Path("recipes/librispeech/gpu.yaml").read_text())["model"]["network"]
     configs = {"demo": demo_model_config(), "gpu_profile": ModelConfig(**profile),
                "librispeech_gpu": ModelConfig(**{**profile, **librispeech})}
     for label, cfg in configs.items():
@@ -152,27 +153,13 @@ def train_throughput(steps: int, warmup: int) -> tuple[float, float]:
                 self.end = time.perf_counter()
 
     clock = Clock()
-    import asr.training as training
+    from asr.training.cli import train
 
-    original = training.ExportModel.on_train_end
-    training.ExportModel.on_train_end = lambda *a, **k: None  # the bench must not overwrite the demo model
-    try:
-        cli_args = ["--config", str(DEMO_CONFIG), "--trainer.max_steps", str(steps + warmup),
-                    "--trainer.limit_val_batches", "0", "--trainer.logger", "false",
-                    "--trainer.enable_checkpointing", "false", "--trainer.enable_progress_bar", "false",
-                    "--trainer.default_root_dir", "exp/bench"]
-        from pytorch_lightning.cli import LightningCLI
-
-        from asr.datamodule import ASRDataModule
-        from asr.train import DEFAULTS
-        from asr.training import ASRModule
-
-        cli = LightningCLI(ASRModule, ASRDataModule, args=cli_args, run=False,
-                           parser_kwargs={"default_config_files": [str(DEFAULTS)]}, save_config_callback=None)
-        cli.trainer.callbacks.append(clock)
-        cli.trainer.fit(cli.model, datamodule=cli.datamodule)
-    finally:
-        training.ExportModel.on_train_end = original
+    # Exactly what `asr train` runs, with its own root folder so the demo's model and checkpoints stay untouched.
+    train(["--config", str(DEMO_CONFIG), "--trainer.max_steps", str(steps + warmup),
+           "--trainer.limit_val_batches", "0", "--trainer.logger", "false", "--checkpoint.every_n_train_steps",
+           str(10 * (steps + warmup)), "--trainer.enable_progress_bar", "false", "--trainer.default_root_dir",
+           "exp/bench"], callbacks=[clock])
     return clock.audio / (clock.end - clock.start), 1 - clock.audio / clock.padded
 
 
@@ -217,7 +204,7 @@ def beam_speed(model_path: Path, manifest: Path, decode_config: Path) -> float |
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m asr.bench", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m asr.training.bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default="data/synthetic")
     parser.add_argument("--exp", default="exp/synthetic")

@@ -1,25 +1,28 @@
 """Shared steps of corpus preparation: fetch + extract, convert audio, read durations, write manifests.
 
-Recipes (``recipes/<name>/prepare.py``) only name their archives and parse their corpus' own layout; every
-step here is idempotent, so a second run does nothing and an interrupted one resumes.
+Recipes (``recipes/<name>/prepare.py``) only name their archives and parse their corpus' own layout
+(:mod:`asr.corpora.layouts`); every step here is idempotent, so a second run does nothing and an interrupted one
+resumes.
 """
 
 from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Iterable
 
 import soundfile as sf
 
-from asr.archive import extract
-from asr.audio import SAMPLE_RATE, load_audio
-from asr.data import Utterance, write_manifest
-from asr.download import download
+from asr.audio import SAMPLE_RATE, audio_duration, load_audio
+from asr.corpora.archive import extract
+from asr.corpora.download import download, verify
+from asr.corpora.layouts import Row
 from asr.errors import AsrError
+from asr.fileio import atomic_path
+from asr.manifest import Utterance, write_manifest
 from asr.text import Vocabulary, normalize
 
 
@@ -36,23 +39,21 @@ class Archive:
 
 
 def fetch(archive: Archive, download_dir: str | os.PathLike, extract_dir: str | os.PathLike,
-          mirror: str | None = None, verify: bool = True) -> Path:
+          mirror: str | None = None, check: bool = True) -> Path:
     """Download (resumable, verified) and extract (safely, once) one archive; returns ``extract_dir``."""
     url = archive.url if not mirror else mirror.rstrip("/") + "/" + archive.filename
-    path = download(url, Path(download_dir) / archive.filename, archive.checksum if verify else None)
+    path = download(url, Path(download_dir) / archive.filename, archive.checksum if check else None)
     return extract(path, extract_dir)
 
 
 def local_archive(path: str | os.PathLike, extract_dir: str | os.PathLike, archive: Archive | None = None,
-                  verify: bool = True) -> Path:
+                  check: bool = True) -> Path:
     """Extract an archive the user downloaded (e.g. Common Voice, which needs a login); checksum when known."""
-    from asr.download import verify as check
-
     path = Path(path)
     if not path.is_file():
         raise AsrError(f"{path}: no such archive")
-    if verify and archive is not None and archive.checksum:
-        check(path, archive.checksum)
+    if check and archive is not None and archive.checksum:
+        verify(path, archive.checksum)
     return extract(path, extract_dir)
 
 
@@ -60,14 +61,9 @@ def durations(paths: list[str], threads: int = 8) -> list[float]:
     """Seconds of audio in each file (header reads, threaded); ``-1`` for a file that cannot be read."""
     def one(p: str) -> float:
         try:
-            return sf.info(p).duration
-        except Exception:
-            try:
-                import librosa
-
-                return float(librosa.get_duration(path=p))
-            except Exception:
-                return -1.0
+            return audio_duration(p)
+        except AsrError:
+            return -1.0
 
     with ThreadPoolExecutor(threads) as pool:
         return list(pool.map(one, paths))
@@ -81,10 +77,8 @@ def _convert_one(job: tuple[str, str]) -> str | None:
         wave = load_audio(src)
     except AsrError as e:
         return str(e)
-    tmp = dst + ".tmp.flac"
-    os.makedirs(os.path.dirname(dst), exist_ok=True)
-    sf.write(tmp, wave.numpy(), SAMPLE_RATE, format="FLAC", subtype="PCM_16")
-    os.replace(tmp, dst)
+    with atomic_path(dst, ".flac") as tmp:
+        sf.write(tmp, wave.numpy(), SAMPLE_RATE, format="FLAC", subtype="PCM_16")
     return None
 
 
@@ -115,13 +109,13 @@ def _single_thread() -> None:
     torch.set_num_threads(1)
 
 
-def with_durations(rows: Iterable[tuple[str, str, float, float | None]]) -> list[tuple[str, str, float, float]]:
-    """``(audio, text, offset, duration or None)`` rows with whole-file durations read from the audio headers
-    (in parallel); ``-1`` marks a file that cannot be read."""
+def with_durations(rows: Iterable[Row]) -> list[Row]:
+    """``rows`` with whole-file durations read from the audio headers (in parallel); ``-1`` marks a file that
+    cannot be read."""
     rows = list(rows)
-    missing = [i for i, r in enumerate(rows) if r[3] is None]
-    for i, d in zip(missing, durations([rows[i][0] for i in missing])):
-        rows[i] = (*rows[i][:3], d)
+    missing = [i for i, r in enumerate(rows) if r.duration is None]
+    for i, d in zip(missing, durations([rows[i].audio for i in missing])):
+        rows[i] = replace(rows[i], duration=d)
     return rows
 
 
@@ -152,25 +146,23 @@ def recipe_arguments(parser, name: str, downloads: bool = True) -> None:
                             help="do not check archives against the published checksums")
 
 
-def write_split(path: str | os.PathLike, rows: Iterable[tuple[str, str, float, float]],
-                vocab: Vocabulary = Vocabulary()) -> dict:
-    """Write a manifest from ``(audio, raw text, offset, duration)`` rows (see :func:`with_durations`),
-    normalising the text.
+def write_split(path: str | os.PathLike, rows: Iterable[Row], vocab: Vocabulary = Vocabulary()) -> dict:
+    """Write a manifest from rows with durations (see :func:`with_durations`), normalising the text.
 
     Rows whose text is empty or uses characters outside ``vocab`` after normalisation, or whose audio has no
     duration, are left out and counted; returns the counts and the hours written.
     """
     utts, dropped = [], {"empty_text": 0, "outside_vocabulary": 0, "unreadable_audio": 0}
-    for audio, raw, offset, duration in rows:
-        text = normalize(raw)
-        if duration <= 0:
+    for row in rows:
+        text = normalize(row.text)
+        if row.duration is None or row.duration <= 0:
             dropped["unreadable_audio"] += 1
         elif not text:
             dropped["empty_text"] += 1
         elif vocab.unknown(text):
             dropped["outside_vocabulary"] += 1
         else:
-            utts.append(Utterance(str(audio), round(duration, 3), text, round(offset, 3)))
+            utts.append(Utterance(str(row.audio), round(row.duration, 3), text, round(row.offset, 3)))
     if not utts:
         raise AsrError(f"{path}: no usable utterances ({', '.join(f'{k} {v}' for k, v in dropped.items() if v)})")
     write_manifest(path, utts)
@@ -194,7 +186,7 @@ def report(name: str, stats: dict) -> None:
 def prepare_librispeech_layout(subsets: list[str], archives: dict[str, Archive], args) -> None:
     """LibriSpeech-layout corpora (LibriSpeech, Mini LibriSpeech): fetch and extract each subset, write
     ``DATA_DIR/<subset>.jsonl``, and ``train.jsonl`` joining the chosen ``train*`` subsets."""
-    from asr.corpus_formats import librispeech
+    from asr.corpora.layouts import librispeech
 
     trains = []
     for subset in subsets:

@@ -4,7 +4,7 @@ import srt
 import webvtt
 
 from asr.decode import Hypothesis, Word
-from asr.formats import CueLimits, cues, render, to_srt, to_vtt
+from asr.output import CueLimits, cues, render, to_srt, to_vtt
 
 WORDS = [Word("in", 0.1, 0.2, 0.9), Word("the", 0.25, 0.4, 0.8), Word("beginning", 0.5, 1.0, 0.95),
          Word("god", 2.5, 2.8, 0.7), Word("created", 2.9, 3.4, 0.99), Word("the", 3.45, 3.6, 1.0),

@@ -1,12 +1,13 @@
 """``asr train``: LightningCLI over :class:`ASRModule` and :class:`ASRDataModule`, with checkpoints, logs, resume.
 
 Every Trainer argument passes straight through from the YAML config (``trainer:``) or the command line
-(``--trainer.max_epochs 5``); nothing is copied by hand. ``configs/defaults.yaml`` is read first, then
-the recipe's config, which holds only overrides. On top of Lightning's defaults a run gets:
+(``--trainer.max_epochs 5``); nothing is copied by hand. ``defaults.yaml`` (beside this module) is read first,
+then the recipe's config, which holds only overrides. On top of Lightning's defaults a run gets:
 
 - ``checkpoint:`` a ModelCheckpoint (all its arguments configurable) writing ``<root>/checkpoints/`` every
   ``every_n_train_steps`` steps, keeping the newest ``save_top_k`` plus ``last.ckpt``;
 - checkpoint files written atomically (a temporary file, then a rename), so a kill never leaves half a file;
+- ``<root>/model.pt``, the inference model, written at the end of training (``export:``);
 - TensorBoard and CSV logs in ``<root>/logs/version_N/``, with ``curves.png`` redrawn after each validation;
 - ``--resume``: continue from ``<root>/checkpoints/last.ckpt`` (or ``--resume=PATH``), with the position in the
   epoch and the random generators' states, so the resumed run goes on exactly where the last checkpoint was.
@@ -19,33 +20,36 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import yaml
 from lightning_fabric.plugins import CheckpointIO, TorchCheckpointIO
-from pytorch_lightning import Trainer
+from pytorch_lightning import Callback, Trainer
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
 
-from asr.curves import PlotCurves
-from asr.datamodule import ASRDataModule
 from asr.errors import AsrError
-from asr.training import ASRModule
+from asr.fileio import atomic_path
+from asr.training.callbacks import EXPORT_NAME, ExportModel, PlotCurves
+from asr.training.datamodule import ASRDataModule
+from asr.training.module import ASRModule
 
-DEFAULTS = Path(__file__).resolve().parent / "configs" / "defaults.yaml"
+DEFAULTS = Path(__file__).resolve().parent / "defaults.yaml"
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
     """Write to ``NAME.tmp``, then rename: a checkpoint file is either complete or absent."""
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options: Any | None = None) -> None:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        super().save_checkpoint(checkpoint, tmp, storage_options)
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            super().save_checkpoint(checkpoint, tmp, storage_options)
 
 
 def _checkpoint_dir(root: str | os.PathLike | None) -> str:
     return str(Path(root or ".") / "checkpoints")
+
+
+def _export_path(root: str | os.PathLike | None) -> str:
+    return str(Path(root or ".") / EXPORT_NAME)
 
 
 class ASRCLI(LightningCLI):
@@ -61,6 +65,8 @@ class ASRCLI(LightningCLI):
             "checkpoint.save_top_k": 5,
         })
         parser.link_arguments("trainer.default_root_dir", "checkpoint.dirpath", compute_fn=_checkpoint_dir)
+        parser.add_lightning_class_args(ExportModel, "export")
+        parser.link_arguments("trainer.default_root_dir", "export.path", compute_fn=_export_path)
         parser.link_arguments("model.vocabulary", "data.vocabulary")
 
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
@@ -97,9 +103,48 @@ def _resume_arg(args: list[str]) -> tuple[list[str], str | None]:
     return rest, resume
 
 
-def train(args: list[str]) -> LightningCLI:
-    """Parse ``args`` (``--config C.yaml``, overrides, ``--resume``), then fit. Returns the CLI (trainer, model)."""
+# Keys that moved, as (old, new): an old config gets one line naming the new key instead of a parser error.
+MOVED = {"model.model": "model.network"}  # the network's sizes; "model: model:" read as a stutter
+
+
+def _config_files(args: list[str]) -> list[Path]:
+    named = [args[i + 1] for i, a in enumerate(args[:-1]) if a == "--config"]
+    named += [a.split("=", 1)[1] for a in args if a.startswith("--config=")]
+    return [Path(p) for p in named if Path(p).is_file()]
+
+
+def _check_moved_keys(args: list[str]) -> None:
+    """Refuse configs and flags written for the old layout with a one-line error naming the new key."""
+    for a in args:
+        for old, new in MOVED.items():
+            if a.startswith(f"--{old}."):
+                flag = a.split("=", 1)[0]
+                raise AsrError(f"{flag}: {old} is now {new}: use --{new}{flag[len(old) + 2:]}")
+    for path in _config_files(args):
+        try:
+            config = yaml.safe_load(path.read_text())
+        except yaml.YAMLError:
+            continue  # the parser reports it with its position
+        if not isinstance(config, dict):
+            continue
+        for old, new in MOVED.items():
+            section, key = old.split(".")
+            if isinstance(config.get(section), dict) and key in config[section]:
+                raise AsrError(f"{path}: {old} is now {new}: rename the key")
+        callbacks = (config.get("trainer") or {}).get("callbacks") or []
+        for cb in callbacks if isinstance(callbacks, list) else [callbacks]:
+            if isinstance(cb, dict) and str(cb.get("class_path", "")).endswith("ExportModel"):
+                raise AsrError(f"{path}: trainer.callbacks: {cb['class_path']} is no longer needed (asr train "
+                               f"exports <trainer.default_root_dir>/model.pt itself): remove it")
+
+
+def train(args: list[str], callbacks: list[Callback] = ()) -> LightningCLI:
+    """Parse ``args`` (``--config C.yaml``, overrides, ``--resume``), then fit. Returns the CLI (trainer, model).
+
+    ``callbacks`` are added to the run's own (the benchmark adds its clock this way).
+    """
     args, resume = _resume_arg(args)
+    _check_moved_keys(args)
     # `asr train` hands LightningCLI the arguments it has not parsed itself; sys.argv stays whole because
     # Lightning's DDP launcher re-runs it for the other ranks. So the warning about both being set is moot.
     warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended")
@@ -112,6 +157,7 @@ def train(args: list[str]) -> LightningCLI:
         save_config_kwargs={"overwrite": True},
         trainer_defaults={"callbacks": [PlotCurves()]},
     )
+    cli.trainer.callbacks.extend(callbacks)
     ckpt_path = None
     if resume == "last":
         last = Path(cli.trainer.checkpoint_callback.dirpath) / "last.ckpt"

@@ -1,14 +1,21 @@
-"""Writing transcripts: plain text, JSON lines, and SRT / WebVTT subtitles built from word timestamps."""
+"""Writing transcripts: plain text, JSON lines, and SRT / WebVTT subtitles built from word timestamps, to
+standard output or one file per input."""
 
 from __future__ import annotations
 
 import json
+import os
+import sys
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
 
-from asr.decode import Hypothesis, Word
+from asr.fileio import atomic_write_text
 
-FORMATS = ("txt", "json", "srt", "vtt")
-EXTENSIONS = {"txt": ".txt", "json": ".json", "srt": ".srt", "vtt": ".vtt"}
+if TYPE_CHECKING:  # annotations only: the CLI imports this module for FORMATS before torch is needed
+    from asr.decode import Hypothesis, Word
+
+FORMATS = ("txt", "json", "srt", "vtt")  # the file extension of each is the format's name
 
 
 @dataclass(frozen=True)
@@ -75,3 +82,43 @@ def render(fmt: str, path: str, hyp: Hypothesis, duration: float, nbest: bool = 
     if fmt == "vtt":
         return to_vtt(hyp.words)
     return hyp.text + "\n"
+
+
+class TranscriptWriter:
+    """Where ``asr transcribe`` puts each result.
+
+    Without ``out_dir``: standard output, ``FILE<TAB>TEXT`` per line for txt, the rendered text otherwise.
+    With ``out_dir``: one file per input, named after it (``NAME.txt`` ...; ``NAME_2`` for a second input of the
+    same name from another folder), each written atomically.
+    """
+
+    def __init__(self, fmt: str, out_dir: str | os.PathLike | None = None, nbest: bool = False,
+                 stream: TextIO | None = None):
+        if fmt not in FORMATS:
+            raise ValueError(f"unknown format {fmt!r}; known: {', '.join(FORMATS)}")
+        self.fmt, self.nbest = fmt, nbest
+        self.out_dir = Path(out_dir) if out_dir else None
+        self.stream = stream or sys.stdout
+        self.written: list[Path] = []
+        self._used: set[str] = set()
+        if self.out_dir:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+
+    def write(self, path: str, hyp: Hypothesis, duration: float) -> None:
+        """Write one file's transcript (``duration`` in seconds)."""
+        if self.out_dir is None:
+            if self.fmt == "txt":
+                self.stream.write(f"{path}\t{hyp.text}\n")
+            else:
+                self.stream.write(render(self.fmt, path, hyp, duration, self.nbest))
+            self.stream.flush()
+            return
+        stem, n = Path(path).stem, 1
+        name = stem
+        while name in self._used:
+            n += 1
+            name = f"{stem}_{n}"
+        self._used.add(name)
+        target = self.out_dir / f"{name}.{self.fmt}"
+        atomic_write_text(target, render(self.fmt, path, hyp, duration, self.nbest))
+        self.written.append(target)

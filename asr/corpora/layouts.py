@@ -1,8 +1,8 @@
 """Readers for the official layouts of public corpora and the usual ways people store their own data.
 
-Each reader yields ``(audio path, raw text, offset seconds, duration seconds or None)``; ``None`` means "the
-whole file" (the duration is read from the audio afterwards). Text stays raw: :func:`asr.corpus.write_split`
-normalises it with the training normaliser.
+Each reader yields :class:`Row` records; a ``duration`` of ``None`` means "the whole file" (read from the audio
+afterwards by :func:`asr.corpora.preparation.with_durations`). Text stays raw:
+:func:`asr.corpora.preparation.write_split` normalises it with the training normaliser.
 """
 
 from __future__ import annotations
@@ -10,12 +10,22 @@ from __future__ import annotations
 import csv
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+from asr.audio import AUDIO_SUFFIXES
 from asr.errors import AsrError
 
-Row = tuple[str, str, float, "float | None"]
+
+@dataclass(frozen=True)
+class Row:
+    """One utterance as a corpus layout describes it, before normalisation and validation."""
+
+    audio: str  # path of the audio file
+    text: str  # raw transcript
+    offset: float = 0.0  # seconds into the file
+    duration: float | None = None  # seconds; None = to the end of the file (read from its header later)
 
 
 class FormatError(AsrError):
@@ -31,7 +41,7 @@ def librispeech(root: str | Path) -> Iterator[Row]:
             uid, _, text = line.partition(" ")
             if not text.strip():
                 raise FormatError(f"{trans}:{lineno}: expected 'UTTERANCE-ID TEXT'")
-            yield str(trans.parent / f"{uid}.flac"), text, 0.0, None
+            yield Row(str(trans.parent / f"{uid}.flac"), text)
 
 
 _AN4_LINE = re.compile(r"^(.*)\(([^()]+)\)\s*$")
@@ -54,7 +64,7 @@ def an4(root: str | Path, split: str) -> Iterator[Row]:
         if not m:
             raise FormatError(f"{trans_file}:{lineno}: expected '<s> TEXT </s> (utterance-id)'")
         text = m.group(1).replace("<s>", " ").replace("</s>", " ")
-        yield str(root / "wav" / f"{fileid}.sph"), text, 0.0, None
+        yield Row(str(root / "wav" / f"{fileid}.sph"), text)
 
 
 def ljspeech(root: str | Path) -> list[Row]:
@@ -68,7 +78,7 @@ def ljspeech(root: str | Path) -> list[Row]:
         fields = line.split("|")
         if len(fields) != 3:
             raise FormatError(f"{meta}:{lineno}: expected 'ID|text|normalized text'")
-        rows.append((str(root / "wavs" / f"{fields[0]}.wav"), fields[2] or fields[1], 0.0, None))
+        rows.append(Row(str(root / "wavs" / f"{fields[0]}.wav"), fields[2] or fields[1]))
     return rows
 
 
@@ -82,7 +92,7 @@ def commonvoice(lang_dir: str | Path, split: str) -> Iterator[Row]:
         if not {"path", "sentence"} <= set(reader.fieldnames or []):
             raise FormatError(f"{tsv}:1: expected a header with 'path' and 'sentence' columns")
         for row in reader:
-            yield str(Path(lang_dir) / "clips" / row["path"]), row["sentence"] or "", 0.0, None
+            yield Row(str(Path(lang_dir) / "clips" / row["path"]), row["sentence"] or "")
 
 
 _STM_SKIP = "ignore_time_segment_in_scoring"
@@ -111,7 +121,7 @@ def stm(path: str | Path, audio: str | Path) -> Iterator[Row]:
             continue
         text = _STM_TOKEN.sub(" ", text)
         text = re.sub(r"\s+'(?=\w)", "'", text)
-        yield str(audio), text, start, round(end - start, 3)
+        yield Row(str(audio), text, start, round(end - start, 3))
 
 
 def kaldi(data_dir: str | Path) -> Iterator[Row]:
@@ -150,15 +160,12 @@ def kaldi(data_dir: str | Path) -> Iterator[Row]:
             if rec not in wavs:
                 raise FormatError(f"{d / 'segments'}:{lineno}: recording {rec!r} is not in wav.scp")
             if utt in texts:
-                yield resolve(wavs[rec]), texts[utt], start, round(end - start, 3)
+                yield Row(resolve(wavs[rec]), texts[utt], start, round(end - start, 3))
     else:
         for utt, text in texts.items():
             if utt not in wavs:
                 raise FormatError(f"{d / 'text'}: utterance {utt!r} is not in wav.scp")
-            yield resolve(wavs[utt]), text, 0.0, None
-
-
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".sph", ".opus", ".m4a")
+            yield Row(resolve(wavs[utt]), text)
 
 
 def sidecar_folder(folder: str | Path) -> Iterator[Row]:
@@ -166,7 +173,7 @@ def sidecar_folder(folder: str | Path) -> Iterator[Row]:
     for audio in sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES):
         txt = audio.with_suffix(".txt")
         if txt.is_file():
-            yield str(audio), txt.read_text(encoding="utf-8"), 0.0, None
+            yield Row(str(audio), txt.read_text(encoding="utf-8"))
 
 
 def csv_table(path: str | Path) -> Iterator[Row]:
@@ -178,7 +185,7 @@ def csv_table(path: str | Path) -> Iterator[Row]:
             raise FormatError(f"{path}:1: expected a header with 'path' and 'text' columns")
         for row in reader:
             p = Path(row["path"])
-            yield str(p if p.is_absolute() else path.parent / p), row["text"] or "", 0.0, None
+            yield Row(str(p if p.is_absolute() else path.parent / p), row["text"] or "")
 
 
 def nemo(path: str | Path) -> Iterator[Row]:
@@ -190,7 +197,7 @@ def nemo(path: str | Path) -> Iterator[Row]:
         try:
             row = json.loads(line)
             p = Path(row["audio_filepath"])
-            yield (str(p if p.is_absolute() else path.parent / p), row["text"], float(row.get("offset", 0.0)),
-                   float(row["duration"]) if "duration" in row else None)
+            yield Row(str(p if p.is_absolute() else path.parent / p), row["text"], float(row.get("offset", 0.0)),
+                      float(row["duration"]) if "duration" in row else None)
         except (ValueError, KeyError, TypeError) as e:
             raise FormatError(f"{path}:{lineno}: not a manifest line ({type(e).__name__}: {e})") from None
