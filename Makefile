@@ -6,7 +6,8 @@ STAMP := $(VENV)/.installed
 RECIPE ?= synthetic
 PROFILE ?= cpu  # recipes/cpu.yaml or recipes/gpu.yaml, stacked under the recipe's config
 # Debian packages for the synthetic corpus and the test fixtures (TTS engines, text sources, sox).
-DEBIAN := flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts espeak-ng sox bible-kjv wordnet-base
+DEBIAN := flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts espeak-ng sox bible-kjv wordnet-base \
+	fortunes fortunes-min wamerican-large
 
 # KenLM's lmplz and build_binary are in no wheel: built from the kenlm sdist (pinned) with cmake and Debian boost.
 KENLM_VERSION := 0.3.0
@@ -55,6 +56,7 @@ train: install
 
 # The main job on the built-in offline corpus: prepare, train, build + tune the LM, evaluate, transcribe.
 EXP := exp/synthetic
+TEST_SPLITS := test test_unseen_voice test_neural_voice test_long
 demo: install kenlm
 	@start=$$(date +%s); \
 	$(BIN)/asr prepare synthetic && \
@@ -62,7 +64,7 @@ demo: install kenlm
 	$(BIN)/asr lm build data/synthetic/train.jsonl --out $(EXP)/lm && \
 	$(BIN)/asr tune-lm --model $(EXP)/model.pt --manifest data/synthetic/dev.jsonl --lm $(EXP)/lm/lm.bin \
 		--out $(EXP)/decode.yaml | tail -n 1 && \
-	for split in test test_unseen_voice; do \
+	for split in $(TEST_SPLITS); do \
 		$(BIN)/asr evaluate --model $(EXP)/model.pt --manifest data/synthetic/$$split.jsonl \
 			--report $(EXP)/report_$$split.json && \
 		$(BIN)/asr evaluate --model $(EXP)/model.pt --manifest data/synthetic/$$split.jsonl \

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 import torchaudio.functional as AF
 
-from asr.decode import Word
+from asr.decode import Word, as_numpy
 from asr.text import BLANK, Vocabulary
 
 
@@ -18,7 +18,7 @@ def align_words(log_probs: torch.Tensor, tokens: list[int], vocab: Vocabulary, f
                 offset: float = 0.0) -> list[Word]:
     """
     Args:
-        log_probs: ``(frames, vocab)`` log-probabilities of one utterance (valid frames only).
+        log_probs: ``(frames, vocab)`` log-probabilities of one utterance (valid frames only; NumPy or torch).
         tokens: the hypothesis' token ids (no blanks), words separated by the space character.
         vocab: the model's vocabulary.
         frame_seconds: seconds per output frame.
@@ -29,7 +29,7 @@ def align_words(log_probs: torch.Tensor, tokens: list[int], vocab: Vocabulary, f
     """
     if not tokens or log_probs.shape[0] == 0:
         return []
-    emissions = log_probs.detach().to("cpu", torch.float32).unsqueeze(0)
+    emissions = torch.as_tensor(as_numpy(log_probs)).unsqueeze(0)
     targets = torch.tensor([tokens], dtype=torch.int32)
     try:
         path, scores = AF.forced_align(emissions, targets, blank=BLANK)

@@ -7,9 +7,10 @@ whatever the mix of lengths.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
-import torch
+if TYPE_CHECKING:  # only pad() needs torch: the ONNX inference path batches without it
+    import torch
 
 
 def pack_sorted(order: Sequence[int], lengths: Sequence[float], budget: float) -> list[list[int]]:
@@ -45,5 +46,7 @@ def bucket(lengths: Sequence[float], budget: float, key: Sequence[float] | None 
 
 def pad(sequences: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     """``[(length_i, ...)]`` -> zero-padded ``(batch, max_length, ...)`` and ``(batch,)`` lengths."""
+    import torch
+
     lengths = torch.tensor([s.shape[0] for s in sequences], dtype=torch.long)
     return torch.nn.utils.rnn.pad_sequence(list(sequences), batch_first=True), lengths

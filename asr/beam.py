@@ -18,10 +18,11 @@ import tempfile
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
+import numpy as np
 import torch
 import yaml
 
-from asr.decode import Decoder, GreedyDecoder, Hypothesis
+from asr.decode import Decoder, GreedyDecoder, Hypothesis, as_numpy
 from asr.errors import AsrError
 from asr.fileio import atomic_write_text
 from asr.lexicon import BLANK_TOKEN, WORD_BOUNDARY, check_lexicon, decoder_tokens
@@ -169,9 +170,9 @@ class BeamSearchDecoder(Decoder):
         return (f"beam {o.beam_size}" + (" + lexicon" if self.lexicon else "")
                 + (f" + LM (weight {o.lm_weight:g}, word score {o.word_score:g})" if self.lm else ""))
 
-    def decode(self, log_probs: torch.Tensor, lengths: torch.Tensor) -> list[Hypothesis]:
-        emissions = log_probs.detach().to("cpu", torch.float32).contiguous()
-        results = self._decoder(emissions, lengths.detach().to("cpu", torch.int32))
+    def decode(self, log_probs, lengths) -> list[Hypothesis]:
+        emissions = torch.from_numpy(np.ascontiguousarray(as_numpy(log_probs)))
+        results = self._decoder(emissions, torch.from_numpy(np.asarray(as_numpy(lengths), dtype=np.int32)))
         hyps = []
         for nbest in results:
             finished, unfinished = [], []

@@ -14,9 +14,11 @@ import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from asr import __version__
+from asr.batching import pad
 from asr.errors import AsrError
 from asr.fileio import atomic_path
 from asr.features import FeatureConfig, LogMel
@@ -52,6 +54,14 @@ class Recognizer:
         """``(batch, samples)`` 16 kHz waveforms -> ``(batch, frames, vocab)`` log-probs and frame counts."""
         feats, frames = self.features(waves.to(self.device), lengths.to(self.device))
         return self.model(feats, frames)
+
+    def run(self, waves: list[np.ndarray]) -> list[np.ndarray]:
+        """16 kHz ``(samples,)`` waveforms -> each one's ``(frames, vocab)`` log-probabilities, as NumPy arrays,
+        from one padded batch (what :class:`asr.transcribe.Transcriber` needs of a model)."""
+        batch, lengths = pad([torch.from_numpy(np.ascontiguousarray(w, dtype=np.float32)) for w in waves])
+        log_probs, frames = self.log_probs(batch, lengths)
+        log_probs = log_probs.float().cpu().numpy()
+        return [log_probs[i, : int(n)] for i, n in enumerate(frames.cpu())]
 
     @property
     def frame_seconds(self) -> float:

@@ -67,3 +67,54 @@ def reverberate(wave: torch.Tensor, rir: torch.Tensor) -> torch.Tensor:
     wet = AF.fftconvolve(wave, rir)[: wave.numel()]
     rms_in, rms_out = wave.pow(2).mean().sqrt(), wet.pow(2).mean().sqrt()
     return wet * (rms_in / rms_out) if rms_out > 0 else wet
+
+
+def equalize(wave: torch.Tensor, highpass_hz: float | None = None, lowpass_hz: float | None = None,
+             peaks: tuple[tuple[float, float, float], ...] = ()) -> torch.Tensor:
+    """A microphone's or a room's colouring of ``(samples,)`` audio: an optional high-pass (small membranes,
+    rumble filters) and low-pass (cheap capsules) at the given corner frequencies (Hz), and peaking bands
+    ``(centre Hz, gain dB, Q)``. Biquad filters, as in sox and torchaudio."""
+    if highpass_hz:
+        wave = AF.highpass_biquad(wave, SAMPLE_RATE, highpass_hz)
+    if lowpass_hz:
+        wave = AF.lowpass_biquad(wave, SAMPLE_RATE, lowpass_hz)
+    for centre, gain, q in peaks:
+        wave = AF.equalizer_biquad(wave, SAMPLE_RATE, centre, gain, q)
+    return wave
+
+
+def telephone(wave: torch.Tensor) -> torch.Tensor:
+    """A narrow-band telephone channel: 300-3400 Hz through 8 kHz sampling and 8-bit mu-law (G.711)."""
+    narrow = AF.resample(AF.highpass_biquad(wave, SAMPLE_RATE, 300.0), SAMPLE_RATE, 8000)
+    narrow = AF.mu_law_decoding(AF.mu_law_encoding(narrow.clamp(-1, 1), 256), 256)
+    return AF.resample(narrow, 8000, SAMPLE_RATE)[: wave.numel()]
+
+
+CODECS = {"mp3": ("MP3", "MPEG_LAYER_III"), "vorbis": ("OGG", "VORBIS"), "opus": ("OGG", "OPUS")}
+
+
+def codec(wave: torch.Tensor, name: str, compression: float) -> torch.Tensor:
+    """``(samples,)`` audio encoded with a lossy codec and decoded again, in memory, through libsndfile.
+
+    ``compression`` is libsndfile's level in [0, 1), 1 the strongest: at 16 kHz about 50 -> 20 kbit/s for mp3,
+    80 -> 40 for vorbis, 260 -> 10 for opus (measured on noise; speech needs fewer bits).
+    """
+    import io
+
+    import soundfile as sf
+
+    fmt, subtype = CODECS[name]
+    buffer = io.BytesIO()
+    sf.write(buffer, wave.clamp(-1, 1).numpy(), SAMPLE_RATE, format=fmt, subtype=subtype,
+             compression_level=min(max(compression, 0.0), 0.99))
+    buffer.seek(0)
+    decoded = torch.from_numpy(sf.read(buffer, dtype="float32")[0])
+    if decoded.numel() < wave.numel():  # codecs work in frames: keep the length exactly
+        decoded = torch.nn.functional.pad(decoded, (0, wave.numel() - decoded.numel()))
+    return decoded[: wave.numel()]
+
+
+def gain(wave: torch.Tensor, db: float, clip: float | None = None) -> torch.Tensor:
+    """Scale by ``db`` decibels, then (when ``clip`` is given) clip at +-``clip``, as an overdriven input does."""
+    wave = wave * 10 ** (db / 20)
+    return wave.clamp(-clip, clip) if clip is not None else wave

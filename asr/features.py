@@ -60,11 +60,14 @@ class LogMel(nn.Module):
         )
 
     @torch.no_grad()
-    def forward(self, waves: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, waves: torch.Tensor, lengths: torch.Tensor,
+                warp: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """
         Args:
             waves: ``(batch, samples)`` float waveforms, zero-padded.
             lengths: ``(batch,)`` valid samples per waveform.
+            warp: ``(batch,)`` VTLP factors (training only): each utterance's frequency axis is warped by its
+                factor before the mel filterbank (see :func:`warped_filterbanks`); None = no warp.
         Returns:
             features ``(batch, frames, n_mels)`` with padding frames set to 0, and ``(batch,)`` frame counts.
         """
@@ -72,7 +75,12 @@ class LogMel(nn.Module):
         if waves.shape[-1] < self.config.n_fft:  # shorter than one frame: pad so it still gives one
             waves = torch.nn.functional.pad(waves, (0, self.config.n_fft - waves.shape[-1]))
         with torch.autocast(device_type=waves.device.type, enabled=False):
-            spec = self.mel(waves.float())  # (batch, n_mels, frames)
+            if warp is None:
+                spec = self.mel(waves.float())  # (batch, n_mels, frames)
+            else:
+                power = self.mel.spectrogram(waves.float())  # (batch, n_freq, frames)
+                banks = warped_filterbanks(self.mel.mel_scale.fb, warp.to(power.device, power.dtype))
+                spec = torch.einsum("bft,bfm->bmt", power, banks)
             feats = torch.log(spec + 1e-6).transpose(1, 2)  # (batch, frames, n_mels)
         frames = self.config.num_frames(lengths).clamp(max=feats.shape[1])
         mask = (torch.arange(feats.shape[1], device=feats.device)[None, :] < frames[:, None]).unsqueeze(-1)
@@ -82,3 +90,32 @@ class LogMel(nn.Module):
             var = (((feats - mean) * mask) ** 2).sum(1, keepdim=True) / count
             feats = (feats - mean) / (var.sqrt() + 1e-5)
         return feats * mask, frames
+
+
+def warped_filterbanks(fb: torch.Tensor, alpha: torch.Tensor, boundary: float = 0.8) -> torch.Tensor:
+    """Vocal tract length perturbation (Jaitly & Hinton, 2013): one mel filterbank per utterance, reading the
+    spectrum with its frequency axis warped by ``alpha`` (> 1 stretches it, as a shorter vocal tract does).
+
+    The warp is piecewise linear: ``f -> alpha * f`` up to ``boundary`` of the Nyquist frequency (scaled by
+    ``min(alpha, 1)``), then a straight line that keeps Nyquist in place, so no band falls off the end.
+
+    Args:
+        fb: ``(n_freq, n_mels)`` filterbank (torchaudio's ``MelScale.fb``).
+        alpha: ``(batch,)`` warp factors, e.g. drawn from [0.9, 1.1].
+    Returns:
+        ``(batch, n_freq, n_mels)`` filterbanks to apply to the unwarped power spectrum.
+    """
+    n = fb.shape[0]
+    nyquist = float(n - 1)
+    k = torch.arange(n, device=fb.device, dtype=fb.dtype)[None, :]  # warped-spectrum bins
+    a = alpha[:, None]
+    cut = boundary * nyquist * a.clamp(max=1.0)  # the kink, in warped bins
+    # Which source bin each warped bin reads: the inverse of the warp.
+    source = torch.where(k <= cut, k / a, nyquist - (nyquist - k) * (nyquist - cut / a) / (nyquist - cut))
+    source = source.clamp(0, nyquist)
+    low = source.floor().long()
+    frac = source - low
+    high = (low + 1).clamp(max=n - 1)
+    one_hot = torch.nn.functional.one_hot
+    interp = one_hot(low, n) * (1 - frac)[..., None] + one_hot(high, n) * frac[..., None]  # (batch, warped, source)
+    return interp.to(fb.dtype).transpose(1, 2) @ fb

@@ -1,29 +1,61 @@
-"""Files -> transcripts: batched loading, features, network and decoding, one bad file never stopping the rest."""
+"""Files -> transcripts: long files cut into segments, windows batched by length across files, decoding, word times.
+
+Every input is a file or a span of one. A span no longer than ``max_segment`` seconds is read whole, as in
+training; a longer one is cut by :mod:`asr.segment` (voice activity, then windows) and read block by block,
+so memory stays bounded whatever the file's length. Windows from several inputs share padded batches of at most
+``max_batch_seconds``; each segment's kept frames are decoded together and its times mapped back to the file.
+One bad file never stops the rest: its result carries a one-line error instead. Needs NumPy only: the network
+runs behind ``recognizer.run`` (PyTorch or ONNX Runtime).
+"""
 
 from __future__ import annotations
 
+import math
 import os
-from dataclasses import dataclass
-from typing import Iterable, Iterator
+import sys
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Iterable, Iterator, Protocol
 
-import torch
+import numpy as np
 
-from asr.align import align_words
-from asr.audio import SAMPLE_RATE, load_audio
-from asr.batching import pack_sorted, pad
-from asr.checkpoint import Recognizer
-from asr.decode import Decoder, GreedyDecoder, Hypothesis
+from asr.audio import SAMPLE_RATE, AudioFile
+from asr.batching import pack_sorted
+from asr.decode import Decoder, GreedyDecoder, Hypothesis, Word, greedy_words
 from asr.errors import AsrError
-from asr.manifest import Utterance
+from asr.segment import SegmentOptions, SileroVAD, Window, plan_windows, speech_regions
+from asr.text import Vocabulary
+
+if TYPE_CHECKING:
+    from asr.manifest import Utterance
+
+
+class Network(Protocol):
+    """What the transcriber needs of a model (PyTorch :class:`asr.checkpoint.Recognizer`, or ONNX)."""
+
+    vocab: Vocabulary
+    frame_seconds: float
+
+    def run(self, waves: list[np.ndarray]) -> list[np.ndarray]:
+        """16 kHz ``(samples,)`` waveforms -> each one's ``(frames, vocab)`` log-probabilities."""
+
+
+@dataclass
+class SegmentResult:
+    id: int
+    start: float  # seconds in the file
+    end: float
+    text: str
+    words: list[Word] = field(default_factory=list)  # with times in the file, when timestamps were asked
 
 
 @dataclass
 class Result:
     path: str
-    hypothesis: Hypothesis | None = None  # None when the file failed
+    hypothesis: Hypothesis | None = None  # the whole file's transcript; None when the file failed
     error: str | None = None  # the one-line reason, naming the file
     duration: float = 0.0  # seconds of audio
-    log_probs: torch.Tensor | None = None  # ``(frames, vocab)`` on the CPU, when the transcriber keeps them
+    segments: list[SegmentResult] = field(default_factory=list)
+    log_probs: np.ndarray | None = None  # ``(frames, vocab)``, when the transcriber keeps them (kept frames only)
 
 
 @dataclass(frozen=True)
@@ -35,65 +67,198 @@ class Segment:
     duration: float | None = None
 
     @classmethod
-    def of(cls, utt: Utterance) -> "Segment":
+    def of(cls, utt: "Utterance") -> "Segment":
         """The span of a manifest utterance."""
         return cls(utt.audio_filepath, *utt.span)
 
 
-class Transcriber:
-    """Transcribes files in batches of up to ``max_batch_seconds`` of padded audio, yielding in input order."""
+class _Input:
+    """One input in flight: its windows, their outputs as they arrive, and its result once complete."""
 
-    def __init__(self, recognizer: Recognizer, decoder: Decoder | None = None, max_batch_seconds: float = 200.0,
-                 chunk_files: int = 64, timestamps: bool = False, keep_log_probs: bool = False):
+    def __init__(self, segment: Segment):
+        self.segment = segment
+        self.result = Result(str(segment.path))
+        self.windows: list[Window] = []
+        self.outputs: dict[int, np.ndarray] = {}  # window index -> kept log-probs
+
+    @property
+    def complete(self) -> bool:
+        return self.result.error is not None or len(self.outputs) == len(self.windows)
+
+
+class Transcriber:
+    """Transcribes inputs in padded batches of up to ``max_batch_seconds``, yielding results in input order."""
+
+    def __init__(self, recognizer: Network, decoder: Decoder | None = None, max_batch_seconds: float = 200.0,
+                 chunk_files: int = 64, timestamps: bool = False, keep_log_probs: bool = False,
+                 segmenting: SegmentOptions = SegmentOptions(), progress: bool = False):
         self.recognizer = recognizer
         self.decoder = decoder or GreedyDecoder(recognizer.vocab)
         self.max_batch_seconds = max_batch_seconds
-        self.chunk_files = chunk_files  # files read ahead and sorted by length to keep padding low
-        self.timestamps = timestamps  # align words (start, end, confidence) of the best hypothesis
-        self.keep_log_probs = keep_log_probs  # return each file's log-probabilities (for LM tuning)
+        self.chunk_files = chunk_files  # short inputs read ahead and sorted by length to keep padding low
+        self.timestamps = timestamps  # word start, end and confidence of the best hypothesis
+        self.keep_log_probs = keep_log_probs  # return each input's log-probabilities (for LM tuning)
+        self.segmenting = segmenting
+        self.progress = progress  # a progress bar per long file on standard error
+        # Audio read ahead before the network runs: enough for full batches, small next to any memory budget.
+        self.read_ahead = max(4 * max_batch_seconds, 2 * segmenting.max_segment)
 
-    def _run(self, segments: list[Segment], results: list[Result], waves: list[torch.Tensor]) -> None:
-        batch, lengths = pad(waves)
-        log_probs, out_lengths = self.recognizer.log_probs(batch, lengths)
-        hyps = self.decoder.decode(log_probs, out_lengths)
-        if not (self.timestamps or self.keep_log_probs):
-            for r, hyp in zip(results, hyps):
-                r.hypothesis = hyp
-            return
-        log_probs = log_probs.float().cpu()
-        for b, (seg, r, hyp) in enumerate(zip(segments, results, hyps)):
-            lp = log_probs[b, : int(out_lengths[b])]
-            if self.timestamps:
-                hyp.words = align_words(lp, hyp.tokens, self.recognizer.vocab, self.recognizer.frame_seconds,
-                                        offset=seg.offset)
-            if self.keep_log_probs:
-                r.log_probs = lp.clone()
-            r.hypothesis = hyp
+    # -- the pipeline ----------------------------------------------------------------------------------------
 
-    def _transcribe_chunk(self, segments: list[Segment]) -> list[Result]:
-        results = [Result(str(s.path)) for s in segments]
-        waves: dict[int, torch.Tensor] = {}
-        for i, s in enumerate(segments):
-            try:
-                wave = load_audio(s.path, offset=s.offset, duration=s.duration)
-            except AsrError as e:
-                results[i].error = str(e)
-                continue
-            results[i].duration = wave.numel() / SAMPLE_RATE
-            waves[i] = wave
-        lengths = {i: wave.numel() for i, wave in waves.items()}
-        order = sorted(lengths, key=lengths.__getitem__)
-        for batch in pack_sorted(order, lengths, self.max_batch_seconds * SAMPLE_RATE):
-            self._run([segments[i] for i in batch], [results[i] for i in batch], [waves[i] for i in batch])
-        return results
-
-    def transcribe(self, segments: Iterable[Segment | str | os.PathLike]) -> Iterator[Result]:
+    def transcribe(self, inputs: Iterable[Segment | str | os.PathLike]) -> Iterator[Result]:
         """Yield one :class:`Result` per input, in input order."""
-        chunk: list[Segment] = []
-        for s in segments:
-            chunk.append(s if isinstance(s, Segment) else Segment(str(s)))
-            if len(chunk) == self.chunk_files:
-                yield from self._transcribe_chunk(chunk)
-                chunk = []
-        if chunk:
-            yield from self._transcribe_chunk(chunk)
+        in_flight: list[_Input] = []
+        queue: list[tuple[_Input, int, np.ndarray]] = []  # windows read, waiting for the network
+        for item in inputs:
+            current = _Input(item if isinstance(item, Segment) else Segment(str(item)))
+            in_flight.append(current)
+            try:
+                for index, wave in self._read(current):
+                    queue.append((current, index, wave))
+                    if sum(w.size for _, _, w in queue) >= self.read_ahead * SAMPLE_RATE:
+                        self._run(queue)
+            except AsrError as e:
+                current.result.error = str(e)
+                queue = [q for q in queue if q[0] is not current]
+            if len(in_flight) >= self.chunk_files:
+                self._run(queue)
+            yield from self._finished(in_flight)
+        self._run(queue)
+        yield from self._finished(in_flight)
+
+    def _read(self, inp: _Input) -> Iterator[tuple[int, np.ndarray]]:
+        """Plan ``inp``'s windows and yield ``(window index, audio)`` for each, reading the file block by block."""
+        seg = inp.segment
+        with AudioFile(seg.path) as f:
+            total = f.duration - seg.offset if f.duration is not None else None
+            if seg.duration is not None:
+                total = seg.duration if total is None else min(seg.duration, total)
+            if total is not None and total <= self.segmenting.max_segment:
+                wave = f.read(seg.offset, seg.duration)
+                inp.result.duration = wave.size / SAMPLE_RATE
+                inp.windows = [Window(0, 0.0, inp.result.duration, 0.0, inp.result.duration)]
+                yield 0, wave
+                return
+            inp.windows, inp.result.duration = self._plan(f, seg)
+            yield from self._window_audio(f, seg, inp.windows, inp.result.duration)
+
+    def _plan(self, f: AudioFile, seg: Segment) -> tuple[list[Window], float]:
+        """First pass over a long span: voice activity, then windows. Returns them and the span's seconds."""
+        vad, probs, samples = SileroVAD(), [], 0
+        bar = self._bar(seg, "detecting speech")
+        for block in f.blocks(seg.offset, seg.duration):
+            probs.append(vad(block))
+            samples += block.size
+            if bar:
+                bar.update(block.size / SAMPLE_RATE)
+        probs.append(vad(np.zeros(0, dtype=np.float32), last=True))
+        if bar:
+            bar.close()
+        duration = samples / SAMPLE_RATE
+        if duration <= self.segmenting.max_segment:  # the header did not tell; short after all
+            return [Window(0, 0.0, duration, 0.0, duration)], duration
+        regions = speech_regions(np.concatenate(probs), self.segmenting)
+        return plan_windows(regions, duration, self.segmenting, self.recognizer.frame_seconds), duration
+
+    def _window_audio(self, f: AudioFile, seg: Segment, windows: list[Window],
+                      duration: float) -> Iterator[tuple[int, np.ndarray]]:
+        """Second pass: cut the windows (sorted by start, possibly overlapping) out of the block stream."""
+        buffer, first = np.zeros(0, dtype=np.float32), 0  # samples held, and the index of buffer[0] in the span
+        blocks = f.blocks(seg.offset, seg.duration)
+        bar = self._bar(seg, "transcribing")
+        for index, w in enumerate(windows):
+            a, b = int(round(w.start * SAMPLE_RATE)), int(round(w.end * SAMPLE_RATE))
+            while first + buffer.size < b:
+                block = next(blocks, None)
+                if block is None:
+                    break
+                buffer = np.concatenate([buffer, block])
+            yield index, buffer[a - first: b - first].copy()
+            if bar:
+                bar.update(w.keep_end - w.keep_start)
+            if index + 1 < len(windows):  # drop what no later window reads
+                drop = int(round(windows[index + 1].start * SAMPLE_RATE)) - first
+                if drop > 0:
+                    buffer, first = buffer[drop:], first + drop
+        if bar:
+            bar.close()
+
+    def _bar(self, seg: Segment, what: str):
+        if not (self.progress and sys.stderr.isatty()):
+            return None
+        from tqdm import tqdm
+
+        return tqdm(desc=f"{os.path.basename(str(seg.path))}: {what}", unit="s", unit_scale=True, leave=False)
+
+    def _run(self, queue: list[tuple[_Input, int, np.ndarray]]) -> None:
+        """Run the network on every queued window, in length-sorted padded batches, and empty the queue."""
+        lengths = [wave.size for _, _, wave in queue]
+        order = sorted(range(len(queue)), key=lengths.__getitem__)
+        for batch in pack_sorted(order, lengths, self.max_batch_seconds * SAMPLE_RATE):
+            outputs = self.recognizer.run([queue[i][2] for i in batch])
+            for i, lp in zip(batch, outputs):
+                inp, index, _ = queue[i]
+                inp.outputs[index] = self._kept(inp.windows[index], lp)
+        queue.clear()
+
+    def _kept(self, w: Window, log_probs: np.ndarray) -> np.ndarray:
+        """The frames of a window's output that fall in its kept span (all of them for a whole segment)."""
+        fs = self.recognizer.frame_seconds
+        first = max(math.ceil((w.keep_start - w.start) / fs - 1e-6), 0)
+        last = min(math.ceil((w.keep_end - w.start) / fs - 1e-6), log_probs.shape[0])
+        if w.keep_start <= w.start and w.keep_end >= w.end:
+            first, last = 0, log_probs.shape[0]
+        return log_probs[first:last]
+
+    # -- results ---------------------------------------------------------------------------------------------
+
+    def _finished(self, in_flight: list[_Input]) -> Iterator[Result]:
+        """Decode and yield the inputs at the front of ``in_flight`` that are complete."""
+        while in_flight and in_flight[0].complete:
+            inp = in_flight.pop(0)
+            if inp.result.error is None:
+                self._decode(inp)
+            yield inp.result
+
+    def _decode(self, inp: _Input) -> None:
+        """Decode each segment's kept frames; map times to the file; join the segments into the file's result."""
+        fs = self.recognizer.frame_seconds
+        by_segment: dict[int, list[int]] = {}
+        for index, w in enumerate(inp.windows):
+            by_segment.setdefault(w.segment, []).append(index)
+        log_probs = [np.concatenate([inp.outputs[i] for i in indices]) for indices in by_segment.values()]
+        starts = [inp.windows[indices[0]].keep_start for indices in by_segment.values()]
+        ends = [inp.windows[indices[-1]].keep_end for indices in by_segment.values()]
+        hyps = self._decode_batch(log_probs) if log_probs else []
+        offset = inp.segment.offset
+        words: list[Word] = []
+        for n, (hyp, lp, start, end) in enumerate(zip(hyps, log_probs, starts, ends)):
+            if self.timestamps:
+                hyp.words = self._words(lp, hyp, start + offset)
+                words += hyp.words
+            inp.result.segments.append(SegmentResult(n, round(start + offset, 3), round(end + offset, 3), hyp.text,
+                                                     hyp.words))
+        text = " ".join(h.text for h in hyps if h.text)
+        if len(hyps) == 1:
+            inp.result.hypothesis = hyps[0]
+        else:
+            inp.result.hypothesis = Hypothesis(text=text, words=words, score=sum(h.score for h in hyps))
+        if self.keep_log_probs:
+            inp.result.log_probs = np.concatenate(log_probs) if log_probs else np.zeros((0, len(self.recognizer.vocab)),
+                                                                                         dtype=np.float32)
+        inp.outputs.clear()
+
+    def _decode_batch(self, log_probs: list[np.ndarray]) -> list[Hypothesis]:
+        lengths = np.array([lp.shape[0] for lp in log_probs], dtype=np.int64)
+        padded = np.zeros((len(log_probs), int(lengths.max(initial=0)), len(self.recognizer.vocab)), dtype=np.float32)
+        for i, lp in enumerate(log_probs):
+            padded[i, : lp.shape[0]] = lp
+        return self.decoder.decode(padded, lengths)
+
+    def _words(self, log_probs: np.ndarray, hyp: Hypothesis, offset: float) -> list[Word]:
+        vocab, fs = self.recognizer.vocab, self.recognizer.frame_seconds
+        if hyp.spans or not hyp.tokens:  # a greedy path already says which frames each character holds
+            return greedy_words(log_probs, hyp, vocab, fs, offset)
+        from asr.align import align_words  # beam hypotheses: CTC forced alignment (torchaudio)
+
+        return align_words(log_probs, hyp.tokens, vocab, fs, offset=offset)

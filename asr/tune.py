@@ -65,7 +65,7 @@ def dev_log_probs(recognizer: Recognizer, model_path: str, manifest: str, cache:
             print(f"asr: error: {r.error} (left out of tuning)", file=sys.stderr)
             continue
         refs.append(u.text)
-        log_probs.append(r.log_probs)
+        log_probs.append(torch.from_numpy(r.log_probs))
     if cache is not None:
         with atomic_path(cache) as tmp:
             torch.save({"key": key, "references": refs, "log_probs": log_probs}, tmp)

@@ -1,7 +1,7 @@
 import torch
 
-from asr.training.spec_augment import SpecAugment, SpecAugmentConfig
 from asr.features import FeatureConfig, LogMel
+from asr.training.spec_augment import SpecAugment, SpecAugmentConfig, vtlp_factors
 
 
 def test_shapes_and_frame_counts():
@@ -52,3 +52,20 @@ def test_spec_augment_only_in_training_and_within_length():
     assert (out == 0).any() and (out == 1).any()
     masked_fraction = (out == 0).float().mean()
     assert masked_fraction < 0.6
+
+
+def test_vtlp_moves_a_tone_along_the_mel_axis_and_is_neutral_at_one():
+    t = torch.arange(16000) / 16000
+    tone = torch.sin(2 * torch.pi * 1000 * t)[None]
+    raw = LogMel(FeatureConfig(normalize="none"))
+    lengths = torch.tensor([16000])
+    peak = {a: int(raw(tone, lengths, torch.tensor([a]))[0][0].mean(0).argmax()) for a in (0.87, 1.0, 1.15)}
+    assert peak[0.87] < peak[1.0] < peak[1.15]
+    plain, _ = raw(tone, lengths)
+    assert torch.allclose(plain, raw(tone, lengths, torch.tensor([1.0]))[0], atol=1e-4)
+
+
+def test_vtlp_factors_are_drawn_in_range_and_off_by_default():
+    assert vtlp_factors(4, SpecAugmentConfig(), "cpu") is None
+    f = vtlp_factors(1000, SpecAugmentConfig(vtlp=(0.9, 1.1)), "cpu")
+    assert f.shape == (1000,) and 0.9 <= float(f.min()) and float(f.max()) <= 1.1

@@ -7,10 +7,13 @@ import soundfile as sf
 import torch
 
 from asr.manifest import read_manifest
-from asr.corpora.synthetic import Item, SyntheticConfig, degrade, plan, prepare, select_sentences, split_clauses
+from asr.corpora.synthetic import SPLITS, Item, SyntheticConfig, assemble, degrade, plan, prepare, select_sentences
+from asr.corpora.text_sources import split_clauses
 
-SMALL = SyntheticConfig(train=6, dev=2, test=2, test_unseen_voice=2, train_voices=("flite:kal16", "espeak:en-us"),
-                        unseen_voices=("flite:awb",), jobs=2, chunk=3)
+SMALL = SyntheticConfig(train=6, dev=2, test=2, test_unseen_voice=2, test_neural_voice=2, test_long=1,
+                        long_sentences=(2, 3), train_voices=("flite:kal16", "espeak:en-us"),
+                        unseen_voices=("flite:awb",), jobs=2, chunk=3, multi_fraction=0.5, max_sentences=3,
+                        edge_silence=(0.1, 0.3))
 
 
 def test_select_sentences_limits_vocabulary_and_length():
@@ -26,16 +29,29 @@ def test_split_clauses_at_commas_only_when_asked():
 
 
 def test_plan_keeps_splits_and_voices_apart():
-    sentences = [f"sentence number {i}" for i in range(100)]
-    items = plan(replace(SMALL, train=60, dev=10, test=10, test_unseen_voice=10), sentences)
-    by_split = {s: [it for it in items if it.split == s] for s in ("train", "dev", "test", "test_unseen_voice")}
-    assert [len(v) for v in by_split.values()] == [60, 10, 10, 10]
-    train_text = {it.text for it in by_split["train"]}
-    for split in ("dev", "test", "test_unseen_voice"):
-        assert not train_text & {it.text for it in by_split[split]}
+    sentences = [f"sentence number {i}" for i in range(200)]
+    cfg = replace(SMALL, train=60, dev=10, test=10, test_unseen_voice=10, test_neural_voice=10, test_long=3,
+                  espeak_share=0.5, espeak_accents=("en-gb-scotland",), espeak_variants=("m1", "f2"))
+    items = plan(cfg, sentences)
+    by_split = {s: [it for it in items if it.split == s] for s in SPLITS}
+    # Training sentences all placed, some files holding several; held-out splits one sentence a file.
+    assert sum(len(it.texts) for it in by_split["train"]) == 60 and len(by_split["train"]) < 60
+    assert [len(by_split[s]) for s in ("dev", "test", "test_unseen_voice", "test_neural_voice")] == [10] * 4
+    assert [2 <= len(it.texts) <= 3 for it in by_split["test_long"]] == [True] * 3
+    train_text = {t for it in by_split["train"] for t in it.texts}
+    for split in SPLITS[1:]:
+        assert not train_text & {t for it in by_split[split] for t in it.texts}
     assert {it.voice for it in by_split["test_unseen_voice"]} == {"flite:awb"}
-    assert not {it.voice for it in by_split["train"]} & {"flite:awb"}
-    assert plan(replace(SMALL, train=60, dev=10, test=10, test_unseen_voice=10), sentences) == items
+    assert {it.voice for it in by_split["test_neural_voice"]} == {"piper:joe"}
+    assert {it.pitch for it in by_split["test_neural_voice"]} == {0.0}  # the neural voice as it is
+    train_voices = {it.voice for it in by_split["train"]}
+    assert not train_voices & {"flite:awb", "piper:joe"}
+    assert {"espeak:en-gb-scotland+m1", "espeak:en-gb-scotland+f2"} & train_voices
+    assert {it.voice for it in by_split["test"]} <= set(cfg.train_voices)  # test keeps the fixed voices
+    # Files shaped like recordings: a pause before, between and after the sentences.
+    assert all(len(it.pauses) == len(it.texts) + 1 for it in items)
+    assert all(it.pauses[0] == it.pauses[-1] == 0 for it in by_split["test"])
+    assert plan(cfg, sentences) == items
 
 
 def test_plan_refuses_too_few_sentences():
@@ -46,7 +62,7 @@ def test_plan_refuses_too_few_sentences():
 def test_degrade_reaches_the_snr():
     t = np.arange(16000) / 16000
     clean = np.sin(2 * np.pi * 200 * t).astype(np.float32)
-    item = Item("train", "x", "x", "flite:kal16", 1.0, 0.0, "white", 10.0, seed=3)
+    item = Item("train", "x", ["x"], "flite:kal16", 1.0, 0.0, "white", 10.0, seed=3, pauses=[0.0, 0.0])
     noisy = degrade(torch.from_numpy(clean), item).numpy()
     scale = np.dot(noisy, clean) / np.dot(clean, clean)
     noise = noisy - scale * clean
@@ -55,11 +71,23 @@ def test_degrade_reaches_the_snr():
     assert np.abs(noisy).max() <= 0.95
 
 
+def test_assemble_puts_silence_around_and_between():
+    wave = assemble([torch.ones(100), 2 * torch.ones(50)], [0.01, 0.02, 0.005])
+    assert wave.numel() == 160 + 100 + 320 + 50 + 80
+    assert wave[:160].abs().sum() == 0 and wave[260:580].abs().sum() == 0 and wave[-80:].abs().sum() == 0
+
+
 def test_prepare_writes_manifests_resumes_and_skips(tmp_path):
     cfg = replace(SMALL, out_dir=str(tmp_path / "syn"))
     manifests = prepare(cfg, progress=False)
     utts = {s: read_manifest(p) for s, p in manifests.items()}
-    assert [len(utts[s]) for s in ("train", "dev", "test", "test_unseen_voice")] == [6, 2, 2, 2]
+    assert sum(len(u.text.split()) for u in utts["train"]) > 6 * 3 - 1  # 6 sentences of >= 3 words
+    assert [len(utts[s]) for s in SPLITS[1:]] == [2, 2, 2, 2, 1]
+    assert len(utts["test_long"][0].text.split()) >= 6  # several sentences in one file
+    # The general-English LM text holds no held-out sentence; the word list is large.
+    lm_text = set((tmp_path / "syn" / "lm_text.txt").read_text().splitlines())
+    assert len(lm_text) > 10_000 and not lm_text & {u.text for s in SPLITS[1:4] for u in utts[s]}
+    assert len((tmp_path / "syn" / "words.txt").read_text().split()) > 50_000
     audio = utts["test"][0].audio_filepath
     assert sf.info(audio).samplerate == 16000 and sf.info(audio).channels == 1
     assert all(abs(u.duration - sf.info(u.audio_filepath).duration) < 0.01 for u in utts["train"])
@@ -79,4 +107,4 @@ def test_prepare_writes_manifests_resumes_and_skips(tmp_path):
     prepare(cfg, progress=False)
     assert manifests["train"].stat().st_mtime_ns == stamp
     plan_rows = [json.loads(line) for line in (tmp_path / "syn" / "plan.jsonl").read_text().splitlines()]
-    assert len(plan_rows) == 12
+    assert len(plan_rows) == sum(len(u) for u in utts.values())

@@ -4,7 +4,8 @@ import soundfile as sf
 from asr.corpora.tts import TTSError, Voice, synthesize
 
 
-@pytest.mark.parametrize("voice", ["flite:kal16", "espeak:en-us+f3", "festival:kal_diphone"])
+@pytest.mark.parametrize("voice", ["flite:kal16", "espeak:en-us+f3", "festival:kal_diphone", "piper:joe",
+                                   "espeak:en-gb-scotland+klatt"])
 def test_engines_speak(tmp_path, voice):
     jobs = [("hello world", tmp_path / "a.wav"), ("a much longer sentence than the first one", tmp_path / "b.wav")]
     synthesize(Voice.parse(voice), jobs, rate=[1.0, 1.0], pitch=[0.0, 1.0])
@@ -30,3 +31,8 @@ def test_festival_pitch_shift_is_repeatable(tmp_path):
     jobs = [("hello world", tmp_path / "a.wav"), ("hello world", tmp_path / "b.wav")]
     synthesize(Voice.parse("festival:kal_diphone"), jobs, rate=[1.0, 1.0], pitch=[1.0, 1.0])
     assert (tmp_path / "a.wav").read_bytes() == (tmp_path / "b.wav").read_bytes()
+
+
+def test_piper_unknown_voice(tmp_path):
+    with pytest.raises(TTSError, match="no Piper voice 'nobody'"):
+        synthesize(Voice.parse("piper:nobody"), [("hi", tmp_path / "a.wav")])

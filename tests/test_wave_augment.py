@@ -11,7 +11,9 @@ from asr.audio import SAMPLE_RATE
 from asr.manifest import read_manifest
 from asr.training.dataset import UtteranceDataset
 from asr.errors import AsrError
-from asr.dsp import add_noise, change_speed, coloured_noise, reverberate, synthetic_rir
+from asr.dsp import (
+    add_noise, change_speed, codec, coloured_noise, equalize, gain, reverberate, synthetic_rir, telephone,
+)
 from asr.training.wave_augment import WaveAugment, WaveAugmentConfig, speed_factor
 
 
@@ -105,3 +107,55 @@ def test_dataset_applies_augmentation_only_when_given(speech_manifest):
     fast, same_tokens = augmented[0]
     assert torch.equal(tokens, same_tokens)
     assert abs(fast.numel() - wave.numel() / 1.1) <= 2
+
+
+def band_power(wave: torch.Tensor, low: float, high: float) -> float:
+    spectrum = torch.fft.rfft(wave).abs().pow(2)
+    hz = torch.fft.rfftfreq(wave.numel(), 1 / SAMPLE_RATE)
+    return float(spectrum[(hz >= low) & (hz < high)].sum() / spectrum.sum())
+
+
+def test_telephone_removes_what_a_phone_line_cannot_carry():
+    g = torch.Generator().manual_seed(0)
+    noise = 0.1 * coloured_noise(SAMPLE_RATE, 0.0, g)
+    phoned = telephone(noise)
+    assert phoned.numel() == noise.numel()
+    assert band_power(noise, 4000, 8000) > 0.4 and band_power(phoned, 4000, 8000) < 0.01
+    assert band_power(phoned, 300, 3400) > 0.9
+
+
+def test_equalizer_cuts_and_boosts_where_asked():
+    g = torch.Generator().manual_seed(0)
+    noise = 0.1 * coloured_noise(SAMPLE_RATE, 0.0, g)
+    assert band_power(equalize(noise, highpass_hz=300.0), 0, 100) < 0.2 * band_power(noise, 0, 100)
+    assert band_power(equalize(noise, lowpass_hz=3000.0), 6000, 8000) < 0.1 * band_power(noise, 6000, 8000)
+    boosted = equalize(noise, peaks=((1000.0, 12.0, 2.0),))
+    assert band_power(boosted, 900, 1100) > 3 * band_power(noise, 900, 1100)
+
+
+@pytest.mark.parametrize("name", ["mp3", "vorbis", "opus"])
+def test_codecs_keep_length_and_roughly_the_signal(name):
+    clean = sine()
+    coded = codec(clean, name, 0.9)
+    assert coded.shape == clean.shape and not torch.equal(coded, clean)
+    assert dominant_hz(coded) == pytest.approx(440, rel=0.02)
+
+
+def test_gain_and_clipping():
+    assert float(gain(sine(), 6.0).abs().max()) == pytest.approx(0.5 * 10 ** (6 / 20), rel=1e-3)
+    assert float(gain(sine(), 0.0, clip=0.2).abs().max()) == pytest.approx(0.2)
+
+
+def test_channel_effects_are_reproducible_and_each_draws_only_when_on():
+    cfg = WaveAugmentConfig(noise_prob=1.0, reverb_prob=0.5)
+    channel = WaveAugmentConfig(noise_prob=1.0, reverb_prob=0.5, eq_prob=1.0, telephone_prob=0.3, codec_prob=1.0,
+                                gain_db=(-6.0, 6.0), clip_prob=0.5)
+    wave = sine()
+    full = WaveAugment(channel, seed=3)
+    assert torch.equal(full(wave, 2, 5), full(wave, 2, 5))
+    assert not torch.equal(full(wave, 2, 5), WaveAugment(cfg, seed=3)(wave, 2, 5))
+    # With the new effects off, a config augments exactly as before they existed.
+    off = WaveAugmentConfig(noise_prob=1.0, reverb_prob=0.5, codecs=("mp3",))
+    assert torch.equal(WaveAugment(off, seed=3)(wave, 2, 5), WaveAugment(cfg, seed=3)(wave, 2, 5))
+    with pytest.raises(AsrError, match="unknown codec"):
+        WaveAugment(WaveAugmentConfig(codec_prob=0.5, codecs=("wma",)))

@@ -1,26 +1,30 @@
-"""The offline synthetic English corpus: public-domain sentences read by Debian's TTS voices.
+"""The offline synthetic English corpus: public-domain sentences read by many TTS voices, shaped like real files.
 
-Sentences come from the King James Bible (Debian ``bible-kjv``) and WordNet's usage examples
-(``wordnet-base``), normalised. To keep a CPU-sized model's task learnable, only sentences whose words all
-lie in the ``vocab_words`` most frequent words are used. Splits never share a sentence:
+Sentences come from Debian's public-domain text (:mod:`asr.corpora.text_sources`: the King James Bible, WordNet's
+examples, the fortune files), normalised. A CPU-sized model's task stays learnable by keeping only sentences whose
+words all lie in the ``vocab_words`` most frequent words of that pool. Splits never share a sentence:
 
-- ``train``, ``dev``, ``test``: read by the training voices; ``test`` sentences are never in ``train``.
-- ``test_unseen_voice``: new sentences read by voices that never appear in training.
+- ``train``, ``dev``: read by the training voices: a fixed set of flite, festival and espeak-ng voices plus
+  espeak-ng's English accents crossed with its voice variants (``espeak_share`` of the training files);
+- ``test``: new sentences, one per file, read by the fixed training voices;
+- ``test_unseen_voice``: new sentences read by voices that never appear in training;
+- ``test_neural_voice``: new sentences read by a neural voice (Piper's en_US-joe-medium) never heard in training,
+  the most human-like voice available offline;
+- ``test_long``: files of several new sentences (10-30 s) with pauses, read by the fixed training voices.
 
-Each utterance gets its own speaking rate, pitch shift, noise type and SNR, drawn from ``seed``. Generation is
-split into chunks run in parallel; every file is written atomically, so an interrupted run resumes where it
-stopped, and a finished run leaves a marker that makes the next run a no-op.
+Training files are shaped like real recordings: silence before and after the speech, and ``multi_fraction`` of
+them hold several sentences of one voice separated by pauses. Each file gets its own speaking rate, pitch
+shift, noise type and SNR, drawn from ``seed``. Generation is split into chunks run in parallel; every file is
+written atomically, so an interrupted run resumes where it stopped, and a finished run leaves a marker that
+makes the next run a no-op.
 """
 
 from __future__ import annotations
 
-import glob
 import hashlib
 import json
 import os
 import random
-import re
-import subprocess
 import tempfile
 from collections import Counter
 from dataclasses import asdict, dataclass
@@ -31,30 +35,44 @@ import soundfile as sf
 import torch
 
 from asr.audio import SAMPLE_RATE, load_audio
-from asr.corpora import system, tts
+from asr.corpora import system, text_sources, tts
 from asr.dsp import add_noise, coloured_noise
 from asr.errors import AsrError
-from asr.fileio import atomic_path
+from asr.fileio import atomic_path, atomic_write_text
 from asr.manifest import Utterance, write_manifest
 from asr.text import Vocabulary, normalize
 
-SPLITS = ("train", "dev", "test", "test_unseen_voice")
-TEXT_PACKAGES = ["bible-kjv", "wordnet-base"]  # sentence sources
+SPLITS = ("train", "dev", "test", "test_unseen_voice", "test_neural_voice", "test_long")
+HELD_OUT = SPLITS[1:]  # their sentences never reach training, nor the general LM text
+# espeak-ng voice variants that sound like a person (robots, whispers and f4, an unseen voice, left out).
+ESPEAK_VARIANTS = ("m1", "m2", "m3", "m4", "m5", "m6", "m7", "f1", "f2", "f3", "f5", "klatt", "klatt2", "klatt3",
+                   "Alex", "Andy", "Annie", "Denis", "Gene", "Jacky", "Lee", "Mario", "Michael", "Mike", "adam",
+                   "anika", "aunty", "belinda", "benjamin", "boris", "caleb", "david", "ed", "edward", "grandma",
+                   "grandpa", "iven", "john", "linda", "max", "norbert", "paul", "quincy", "rob", "robert",
+                   "shelby", "steph", "travis", "victor", "zac")
+ESPEAK_ACCENTS = ("en-us", "en", "en-gb-scotland", "en-gb-x-rp", "en-gb-x-gbclan", "en-gb-x-gbcwmd", "en-029")
 
 
 @dataclass(frozen=True)
 class SyntheticConfig:
     out_dir: str = "data/synthetic"
-    train: int = 17000  # utterances per split
-    dev: int = 200
+    train: int = 17000  # training sentences
+    dev: int = 200  # sentences (one per file) of each held-out split...
     test: int = 300
     test_unseen_voice: int = 300
+    test_neural_voice: int = 300
+    test_long: int = 40  # ...but files of several sentences here
     train_voices: tuple[str, ...] = (
         "flite:kal16", "flite:slt", "flite:rms",
         "festival:kal_diphone", "festival:cmu_us_slt_arctic_hts",
         "espeak:en-us", "espeak:en-us+f3", "espeak:en+m3",
     )
+    espeak_accents: tuple[str, ...] = ESPEAK_ACCENTS  # crossed with espeak_variants: extra training speakers
+    espeak_variants: tuple[str, ...] = ESPEAK_VARIANTS
+    espeak_share: float = 0.0  # fraction of training files read by those accent x variant voices
     unseen_voices: tuple[str, ...] = ("flite:awb", "festival:ked_diphone", "espeak:en-us+f4")
+    neural_voices: tuple[str, ...] = ("piper:joe",)  # test_neural_voice only
+    text_sources: tuple[str, ...] = ("bible", "wordnet", "fortunes")
     vocab_words: int = 500  # sentences use only the most frequent words of the text sources
     split_commas: bool = True  # also split Bible verses at commas: many more distinct (shorter) sentences
     min_words: int = 3
@@ -62,10 +80,15 @@ class SyntheticConfig:
     rate: tuple[float, float] = (0.9, 1.15)  # speaking-rate factor range
     pitch: tuple[float, float] = (-2.0, 2.0)  # pitch shift range, semitones
     snr_db: tuple[float, float] = (15.0, 40.0)  # SNR range of the added noise
-    clean_fraction: float = 0.2  # utterances left without noise
+    clean_fraction: float = 0.2  # files left without noise
+    multi_fraction: float = 0.0  # training files holding several sentences (2..max_sentences)
+    max_sentences: int = 6
+    long_sentences: tuple[int, int] = (5, 12)  # sentences per test_long file (10-30 s)
+    pause: tuple[float, float] = (0.15, 1.2)  # seconds of silence between sentences in one file
+    edge_silence: tuple[float, float] = (0.0, 0.0)  # seconds of silence before and after a training file's speech
     seed: int = 1234
     jobs: int = 0  # worker processes; 0 = one per core
-    chunk: int = 40  # utterances per task (festival starts once per task)
+    chunk: int = 40  # sentences per task (festival starts once per task)
 
     def fingerprint(self) -> str:
         """Hash of everything that changes the corpus (not ``jobs``/``chunk``/``out_dir``)."""
@@ -74,46 +97,14 @@ class SyntheticConfig:
             d.pop(k)
         return hashlib.sha1(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
 
+    def split_sizes(self) -> dict[str, int]:
+        return {s: getattr(self, s) for s in SPLITS}
+
+    def espeak_voices(self) -> list[str]:
+        return [f"espeak:{a}+{v}" for a in self.espeak_accents for v in self.espeak_variants]
+
 
 # -- sentences ---------------------------------------------------------------------------------------------
-
-def _bible_sentences(split_commas: bool) -> list[str]:
-    try:
-        out = subprocess.run(["bible", "-f", "Gen1:1-Rev22:21"], capture_output=True, text=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError) as e:
-        raise AsrError(f"cannot read the King James Bible through 'bible' (Debian bible-kjv): {e}") from None
-    clauses = []
-    for line in out.splitlines():
-        m = re.match(r"^\S+\d+:\d+ (.*)", line)
-        if m:
-            clauses += split_clauses(m.group(1), split_commas)
-    return clauses
-
-
-def split_clauses(verse: str, split_commas: bool = True) -> list[str]:
-    """Cut a verse into clauses at sentence punctuation and, with ``split_commas``, at commas.
-
-    Verses are long. Cutting at commas too gives 4 to 5 times more distinct sentences within the same word
-    list (20,500 instead of 4,100 for the 500 most frequent words; 36,000 instead of 8,300 for 1,000). That
-    matters more than it seems: a BiLSTM that hears the same few thousand sentences for many epochs learns
-    them by heart (measured: 1.7 % WER on its training sentences, 23 % on new ones), so the demo does better
-    hearing twice as many distinct sentences half as often (measured with 1,000 words and the same training
-    compute: 22.9 % -> 16.9 % greedy WER on each corpus' own test split).
-    """
-    return re.split(r"[.;:?!,]" if split_commas else r"[.;:?!]", verse)
-
-
-def _wordnet_sentences(root: str = "/usr/share/wordnet") -> list[str]:
-    examples = []
-    for path in sorted(glob.glob(f"{root}/data.*")):
-        with open(path, encoding="latin-1") as f:
-            for line in f:
-                if not line.startswith("  "):  # the licence header is indented
-                    examples += re.findall(r'"([^"]+)"', line)
-    if not examples:
-        raise AsrError(f"no WordNet examples found under {root} (Debian wordnet-base)")
-    return examples
-
 
 def select_sentences(raw: list[str], vocab_words: int, min_words: int, max_words: int) -> list[str]:
     """Normalise, drop duplicates and out-of-range lengths, keep sentences within the top ``vocab_words``."""
@@ -131,39 +122,81 @@ def select_sentences(raw: list[str], vocab_words: int, min_words: int, max_words
 
 @dataclass
 class Item:
+    """One audio file to make: one voice reading ``texts`` with ``pauses`` of silence around and between them."""
+
     split: str
     id: str
-    text: str
+    texts: list[str]
     voice: str
     rate: float
     pitch: float
     noise: str  # "none", "white", "pink" or "brown"
     snr_db: float
     seed: int
+    pauses: list[float]  # seconds: before the first sentence, between each pair, after the last
+
+    @property
+    def text(self) -> str:
+        return " ".join(self.texts)
+
+
+def _group_sizes(cfg: SyntheticConfig, split: str, sentences: int, rng: random.Random) -> list[int]:
+    """How many sentences each file of ``split`` holds, covering ``sentences`` sentences."""
+    if split == "test_long":
+        return [rng.randint(*cfg.long_sentences) for _ in range(sentences)]
+    sizes, left = [], sentences
+    while left > 0:
+        n = rng.randint(2, cfg.max_sentences) if split == "train" and rng.random() < cfg.multi_fraction else 1
+        sizes.append(min(n, left))
+        left -= sizes[-1]
+    return sizes
+
+
+def _voices(cfg: SyntheticConfig, split: str) -> tuple[list[str], list[str]]:
+    """(fixed voices used in turn, mixture voices drawn at random) for ``split``."""
+    if split == "test_unseen_voice":
+        return list(cfg.unseen_voices), []
+    if split == "test_neural_voice":
+        return list(cfg.neural_voices), []
+    return list(cfg.train_voices), cfg.espeak_voices() if split in ("train", "dev") and cfg.espeak_share else []
 
 
 def plan(cfg: SyntheticConfig, sentences: list[str]) -> list[Item]:
-    """Assign sentences to splits (disjoint) and draw each utterance's voice and conditions."""
-    rng = random.Random(cfg.seed)
+    """Assign sentences to splits (disjoint), group them into files and draw each file's voice and conditions.
+
+    Each split draws from its own generator, so a held-out split stays the same when only the training
+    split's options (its size, voices, file shapes) change: levers are measured on identical test sets.
+    """
     sentences = sentences[:]
-    rng.shuffle(sentences)
-    sizes = {s: getattr(cfg, s) for s in SPLITS}
-    if sum(sizes.values()) > len(sentences):
-        raise AsrError(f"only {len(sentences)} sentences for {sum(sizes.values())} utterances: "
+    random.Random(cfg.seed).shuffle(sentences)
+    rngs = {split: random.Random(f"{cfg.seed}/{split}") for split in SPLITS}
+    groups = {s: _group_sizes(cfg, s, n, rngs[s]) for s, n in cfg.split_sizes().items()}
+    needed = sum(sum(g) for g in groups.values())
+    if needed > len(sentences):
+        raise AsrError(f"only {len(sentences)} sentences for {needed} in the splits: "
                        f"raise vocab_words or lower the split sizes")
     items: list[Item] = []
     start = 0
-    # Held-out splits take their sentences first so their size never depends on the train size.
-    for split in ("test", "test_unseen_voice", "dev", "train"):
-        voices = cfg.unseen_voices if split == "test_unseen_voice" else cfg.train_voices
-        for n, text in enumerate(sentences[start:start + sizes[split]]):
+    # Held-out splits take their sentences first so their content never depends on the train size.
+    for split in (*HELD_OUT, "train"):
+        rng = rngs[split]
+        fixed, mixture = _voices(cfg, split)
+        # Files shaped like recordings, silence around the speech: training's own range, test_long the pauses'.
+        edge_range = cfg.edge_silence if split == "train" else cfg.pause if split == "test_long" else (0.0, 0.0)
+        shifted = split != "test_neural_voice"  # the neural voice as it is: sox's pitch shift would colour it
+        for n, size in enumerate(groups[split]):
+            texts = sentences[start:start + size]
+            start += size
+            voice = rng.choice(mixture) if mixture and rng.random() < cfg.espeak_share else fixed[n % len(fixed)]
+            edges = [round(rng.uniform(*edge_range), 3) for _ in range(2)]
+            between = [round(rng.uniform(*cfg.pause), 3) for _ in range(size - 1)]
             noise = "none" if rng.random() < cfg.clean_fraction else rng.choice(["white", "pink", "brown"])
             items.append(Item(
-                split=split, id=f"{split}-{n:06d}", text=text, voice=voices[n % len(voices)],
-                rate=round(rng.uniform(*cfg.rate), 3), pitch=round(rng.uniform(*cfg.pitch), 2),
+                split=split, id=f"{split}-{n:06d}", texts=texts, voice=voice,
+                rate=round(rng.uniform(*cfg.rate), 3), pitch=round(rng.uniform(*cfg.pitch), 2) if shifted else 0.0,
                 noise=noise, snr_db=round(rng.uniform(*cfg.snr_db), 1), seed=rng.randrange(2**31),
+                pauses=[edges[0], *between, edges[1]],
             ))
-        start += sizes[split]
     return items
 
 
@@ -184,6 +217,14 @@ def degrade(wave: torch.Tensor, item: Item) -> torch.Tensor:
     return wave
 
 
+def assemble(sentences: list[torch.Tensor], pauses: list[float]) -> torch.Tensor:
+    """``(samples,)`` sentences joined by ``pauses`` seconds of silence (one more pause than sentences)."""
+    parts = [torch.zeros(int(round(pauses[0] * SAMPLE_RATE)))]
+    for wave, pause in zip(sentences, pauses[1:]):
+        parts += [wave, torch.zeros(int(round(pause * SAMPLE_RATE)))]
+    return torch.cat(parts)
+
+
 def _audio_path(out_dir: Path, item: Item) -> Path:
     return out_dir / "audio" / item.split / f"{item.id}.flac"
 
@@ -199,19 +240,45 @@ def _generate_chunk(args: tuple[str, list[Item]]) -> int:
     if not todo:
         return 0
     with tempfile.TemporaryDirectory() as tmp:
-        jobs = [(it.text, Path(tmp) / f"{it.id}.wav") for it in todo]
-        tts.synthesize(tts.Voice.parse(todo[0].voice), jobs, [it.rate for it in todo], [it.pitch for it in todo])
-        for it, (_, wav) in zip(todo, jobs):
-            wave = degrade(load_audio(wav), it)
+        jobs, rates, pitches, owners = [], [], [], []
+        for it in todo:
+            for k, text in enumerate(it.texts):
+                jobs.append((text, Path(tmp) / f"{it.id}-{k}.wav"))
+                rates.append(it.rate)
+                pitches.append(it.pitch)
+                owners.append(it)
+        tts.synthesize(tts.Voice.parse(todo[0].voice), jobs, rates, pitches)
+        for it in todo:
+            waves = [load_audio(Path(tmp) / f"{it.id}-{k}.wav") for k in range(len(it.texts))]
+            wave = degrade(assemble(waves, it.pauses), it)
             with atomic_path(_audio_path(out_dir, it), ".flac") as part:  # a file that exists is complete
                 sf.write(part, wave.numpy(), SAMPLE_RATE, subtype="PCM_16")
     return len(todo)
 
 
+def write_lm_text(path: Path, raw: list[str], held_out: set[str]) -> int:
+    """The general-English LM text: every normalised sentence of the sources (any vocabulary, any length)
+    except the held-out splits' sentences, one per line. Returns the number of sentences."""
+    vocab = Vocabulary()
+    lines = [t for t in dict.fromkeys(map(normalize, raw)) if t and not vocab.unknown(t) and t not in held_out]
+    atomic_write_text(path, "".join(line + "\n" for line in lines))
+    return len(lines)
+
+
+def write_word_list(path: Path) -> int:
+    """The general-English word list (normalised, spellable by the model), one word per line."""
+    vocab = Vocabulary()
+    words = sorted({w for w in map(normalize, text_sources.words()) if w and " " not in w and not vocab.unknown(w)})
+    atomic_write_text(path, "".join(w + "\n" for w in words))
+    return len(words)
+
+
 def prepare(cfg: SyntheticConfig = SyntheticConfig(), progress: bool = True) -> dict[str, Path]:
     """Build the corpus under ``cfg.out_dir``; returns the manifest path of each split.
 
-    Installs the Debian TTS packages when they are missing. Idempotent and resumable.
+    Also writes ``lm_text.txt`` and ``words.txt`` there: general-English text for ``asr lm build``, held-out
+    sentences excluded. Installs the Debian TTS and text packages when they are missing. Idempotent and
+    resumable.
     """
     out = Path(cfg.out_dir)
     manifests = {s: out / f"{s}.jsonl" for s in SPLITS}
@@ -219,25 +286,35 @@ def prepare(cfg: SyntheticConfig = SyntheticConfig(), progress: bool = True) -> 
     if marker.exists() and marker.read_text().strip() == cfg.fingerprint() and all(p.exists() for p in manifests.values()):
         print(f"{out}: already prepared (delete {marker} to rebuild)")
         return manifests
-    voices = [tts.Voice.parse(v) for v in cfg.train_voices + cfg.unseen_voices]
-    if set(cfg.train_voices) & set(cfg.unseen_voices):
-        raise AsrError("a voice cannot be both a training voice and an unseen voice")
-    system.ensure(tts.packages({v.engine for v in voices}) + TEXT_PACKAGES)
-    sentences = select_sentences(_bible_sentences(cfg.split_commas) + _wordnet_sentences(), cfg.vocab_words, cfg.min_words, cfg.max_words)
+    if set(cfg.train_voices) & (set(cfg.unseen_voices) | set(cfg.neural_voices)):
+        raise AsrError("a voice cannot be both a training voice and a held-out voice")
+    voices = [tts.Voice.parse(v) for v in (*cfg.train_voices, *cfg.unseen_voices, *cfg.neural_voices)]
+    system.ensure(tts.packages({v.engine for v in voices}) + text_sources.packages((*cfg.text_sources, "words")))
+    raw = text_sources.read(cfg.text_sources, cfg.split_commas)
+    sentences = select_sentences(raw, cfg.vocab_words, cfg.min_words, cfg.max_words)
     items = plan(cfg, sentences)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "plan.jsonl").write_text("".join(json.dumps(asdict(it)) + "\n" for it in items))
+    atomic_write_text(out / "plan.jsonl", "".join(json.dumps(asdict(it)) + "\n" for it in items))
 
     by_voice: dict[str, list[Item]] = {}
     for it in items:
         by_voice.setdefault(it.voice, []).append(it)
-    tasks = [(str(out), group[i:i + cfg.chunk]) for group in by_voice.values() for i in range(0, len(group), cfg.chunk)]
-    # Slow voices (festival) first, so no worker is left with a long tail at the end.
-    tasks.sort(key=lambda t: not t[1][0].voice.startswith("festival"))
+    tasks, task = [], []
+    for group in by_voice.values():
+        for it in group:  # about cfg.chunk sentences per task, whole files only
+            task.append(it)
+            if sum(len(t.texts) for t in task) >= cfg.chunk:
+                tasks.append((str(out), task))
+                task = []
+        if task:
+            tasks.append((str(out), task))
+            task = []
+    # Slow voices (festival, piper) first, so no worker is left with a long tail at the end.
+    tasks.sort(key=lambda t: not t[1][0].voice.startswith(("festival", "piper")))
     jobs = cfg.jobs or len(os.sched_getaffinity(0))
     from tqdm import tqdm
 
-    bar = tqdm(total=len(items), desc="synthesise", unit="utt", disable=not progress)
+    bar = tqdm(total=len(items), desc="synthesise", unit="file", disable=not progress)
     bar.update(sum(1 for it in items if _audio_path(out, it).exists()))
     # spawn, not fork: a forked child of a process whose torch/OpenMP threads already ran can deadlock.
     with get_context("spawn").Pool(jobs, initializer=_worker_init) as pool:
@@ -251,8 +328,13 @@ def prepare(cfg: SyntheticConfig = SyntheticConfig(), progress: bool = True) -> 
         by_split[it.split].append(Utterance(str(audio.resolve()), round(sf.info(str(audio)).duration, 3), it.text))
     for split, path in manifests.items():
         write_manifest(path, by_split[split])
-    hours = sum(u.duration for u in by_split["train"]) / 3600
+    held_out = {t for it in items if it.split in HELD_OUT for t in it.texts}
+    lm_sentences = write_lm_text(out / "lm_text.txt", raw, held_out)
+    lm_words = write_word_list(out / "words.txt")
     marker.write_text(cfg.fingerprint() + "\n")
-    print(f"{out}: {len(items)} utterances, {hours:.2f} h of training audio, "
-          f"{len(set(w for s in sentences for w in s.split()))} words in the sentence pool")
+    hours = sum(u.duration for u in by_split["train"]) / 3600
+    train_voices = len({it.voice for it in items if it.split == "train"})
+    print(f"{out}: {len(items)} files, {hours:.2f} h of training audio from {train_voices} voices, "
+          f"{len(set(w for s in sentences for w in s.split()))} words in the sentence pool; general-English LM "
+          f"text: {lm_sentences} sentences, {lm_words} words in the word list")
     return manifests

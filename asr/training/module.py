@@ -16,7 +16,7 @@ from asr.metrics import error_rates
 from asr.model import BiLSTMCTC, ModelConfig
 from asr.text import BLANK, CHARACTERS, Vocabulary
 from asr.training.rng import rng_states, set_rng_states
-from asr.training.spec_augment import SpecAugment, SpecAugmentConfig
+from asr.training.spec_augment import SpecAugment, SpecAugmentConfig, vtlp_factors
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,8 @@ class ASRModule(pl.LightningModule):
         assert all(k.startswith("output.") for k in missing), missing
 
     def _forward(self, batch: dict, augment: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        feats, frames = self.features(batch["waves"], batch["wave_lengths"])
+        warp = vtlp_factors(batch["waves"].shape[0], self.spec_augment.config, self.device) if augment else None
+        feats, frames = self.features(batch["waves"], batch["wave_lengths"], warp)
         if augment:
             feats = self.spec_augment(feats, frames)
         log_probs, out_lengths = self.model(feats, frames)

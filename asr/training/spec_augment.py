@@ -1,4 +1,5 @@
-"""Training-time augmentation of features (SpecAugment). Never applied at evaluation or transcription."""
+"""Training-time augmentation of features: SpecAugment and the VTLP warp factors. Never applied at evaluation or
+transcription."""
 
 from __future__ import annotations
 
@@ -14,6 +15,17 @@ class SpecAugmentConfig:
     freq_width: int = 15  # maximum width of each, in mel bins
     time_masks: int = 2  # number of time masks per utterance
     time_width: float = 0.05  # maximum width of each, as a fraction of the utterance's frames
+    # VTLP: each utterance's frequency axis is warped by a factor drawn from this range before the mel
+    # filterbank (new vocal tract lengths from the same voices); (1.0, 1.0) = off.
+    vtlp: tuple[float, float] = (1.0, 1.0)
+
+
+def vtlp_factors(batch: int, config: SpecAugmentConfig, device: torch.device | str) -> torch.Tensor | None:
+    """``(batch,)`` warp factors drawn uniformly from ``config.vtlp`` (torch's generator), or None when off."""
+    low, high = config.vtlp
+    if low == high == 1.0:
+        return None
+    return low + (high - low) * torch.rand(batch, device=device)
 
 
 class SpecAugment(nn.Module):

@@ -1,4 +1,5 @@
-"""Training-time augmentation of waveforms: speed perturbation, additive noise, reverberation.
+"""Training-time augmentation of waveforms: speed, reverberation, microphone EQ, telephone band, noise, lossy
+codecs, level and clipping: the speakers and channels a model meets outside its training data.
 
 Applied by the training dataset (in the DataLoader workers) and never at evaluation or transcription.
 SpecAugment, which works on features on the model's device, is in :mod:`asr.training.spec_augment`;
@@ -19,7 +20,9 @@ from pathlib import Path
 import torch
 
 from asr.audio import AUDIO_SUFFIXES, SAMPLE_RATE, audio_duration, load_audio
-from asr.dsp import add_noise, change_speed, coloured_noise, reverberate, synthetic_rir
+from asr.dsp import (
+    CODECS, add_noise, change_speed, codec, coloured_noise, equalize, gain, reverberate, synthetic_rir, telephone,
+)
 from asr.errors import AsrError
 
 
@@ -32,10 +35,18 @@ class WaveAugmentConfig:
     reverb_prob: float = 0.0  # fraction of utterances convolved with a room impulse response
     rir_dir: str | None = None  # folder of impulse responses; None = synthetic exponentially decaying ones
     rt60: tuple[float, float] = (0.2, 0.8)  # reverberation time range of the synthetic responses, seconds
+    eq_prob: float = 0.0  # fraction given a random microphone-like EQ (high-pass, low-pass, peaking bands)
+    telephone_prob: float = 0.0  # fraction band-limited to a telephone channel (300-3400 Hz, 8 kHz mu-law)
+    codec_prob: float = 0.0  # fraction encoded and decoded with a lossy codec at a random compression
+    codecs: tuple[str, ...] = ("mp3", "vorbis", "opus")
+    compression: tuple[float, float] = (0.5, 0.99)  # libsndfile compression level range (see asr.dsp.codec)
+    gain_db: tuple[float, float] = (0.0, 0.0)  # level change range, dB, drawn for every utterance
+    clip_prob: float = 0.0  # fraction clipped at 30-90 % of its peak (an overdriven input)
 
     @property
     def active(self) -> bool:
-        return bool(self.speeds) or self.noise_prob > 0 or self.reverb_prob > 0
+        return (bool(self.speeds) or self.noise_prob > 0 or self.reverb_prob > 0 or self.eq_prob > 0
+                or self.telephone_prob > 0 or self.codec_prob > 0 or self.gain_db != (0.0, 0.0) or self.clip_prob > 0)
 
 
 def item_rng(seed: int, epoch: int, index: int, stream: str) -> random.Random:
@@ -69,6 +80,9 @@ class WaveAugment:
     """Applies a :class:`WaveAugmentConfig` to one utterance: speed, then reverberation, then noise."""
 
     def __init__(self, config: WaveAugmentConfig, seed: int = 0):
+        unknown = sorted(set(config.codecs) - set(CODECS))
+        if unknown:
+            raise AsrError(f"data.augment.codecs: unknown codec(s) {', '.join(unknown)}; known: {', '.join(CODECS)}")
         self.config = config
         self.seed = seed
         # Listing the folders now, in the main process, reports a wrong path before any worker starts.
@@ -90,8 +104,23 @@ class WaveAugment:
             else:
                 rir = synthetic_rir(rng.uniform(*cfg.rt60), generator)
             wave = reverberate(wave, rir)
+        # Each effect draws only when it is on, so turning one on leaves the others' draws as they were.
+        if cfg.eq_prob > 0 and rng.random() < cfg.eq_prob:
+            wave = equalize(wave, highpass_hz=rng.uniform(50, 300) if rng.random() < 0.7 else None,
+                            lowpass_hz=rng.uniform(3000, 7500) if rng.random() < 0.4 else None,
+                            peaks=tuple((rng.uniform(150, 6000), rng.uniform(-10, 10), rng.uniform(0.5, 2.5))
+                                        for _ in range(rng.randint(0, 3))))
+        if cfg.telephone_prob > 0 and rng.random() < cfg.telephone_prob:
+            wave = telephone(wave)
         if cfg.noise_prob > 0 and rng.random() < cfg.noise_prob:
             wave = add_noise(wave, self._noise(wave.numel(), rng, generator), rng.uniform(*cfg.snr_db))
+        if cfg.codec_prob > 0 and rng.random() < cfg.codec_prob:
+            wave = codec(wave, rng.choice(cfg.codecs), rng.uniform(*cfg.compression))
+        if cfg.gain_db != (0.0, 0.0) or cfg.clip_prob > 0:
+            db = rng.uniform(*cfg.gain_db)
+            clipped = cfg.clip_prob > 0 and rng.random() < cfg.clip_prob
+            peak = float(wave.abs().max()) * 10 ** (db / 20) if wave.numel() else 0.0
+            wave = gain(wave, db, peak * rng.uniform(0.3, 0.9) if clipped else None)
         return wave
 
     def _noise(self, samples: int, rng: random.Random, generator: torch.Generator) -> torch.Tensor:
