@@ -8,3 +8,14 @@ neither.
 """
 
 __version__ = "0.1.0"
+
+
+def load(path, **options):
+    """Load a model for transcription: ``asr.load("exp/synthetic/model.pt").transcribe("talk.mp3")``.
+
+    ``path``: ``model.pt``, a training ``.ckpt`` or an exported ``.onnx``. Options are those of
+    :func:`asr.api.load` (device, decoding config, LM, beam options, batch size, ``max_segment``).
+    """
+    from asr.api import load as _load  # imported here: `import asr` stays light
+
+    return _load(path, **options)

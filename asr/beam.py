@@ -19,7 +19,6 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
-import torch
 import yaml
 
 from asr.decode import Decoder, GreedyDecoder, Hypothesis, as_numpy
@@ -171,6 +170,8 @@ class BeamSearchDecoder(Decoder):
                 + (f" + LM (weight {o.lm_weight:g}, word score {o.word_score:g})" if self.lm else ""))
 
     def decode(self, log_probs, lengths) -> list[Hypothesis]:
+        import torch  # torchaudio's decoder takes tensors; importing asr.beam stays light without it
+
         emissions = torch.from_numpy(np.ascontiguousarray(as_numpy(log_probs)))
         results = self._decoder(emissions, torch.from_numpy(np.asarray(as_numpy(lengths), dtype=np.int32)))
         hyps = []

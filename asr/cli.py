@@ -10,65 +10,66 @@ from asr.errors import AsrError
 from asr.output import FORMATS
 
 
-def _device(name: str) -> str:
-    import torch
+def _load(args: argparse.Namespace, timestamps: bool = False):
+    """The model of ``--model`` with the decoding flags over its ``--decode-config``."""
+    from asr.api import load
+    from asr.beam import BEAM_FLAGS
 
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return name
-
-
-def _decoder(args: argparse.Namespace, vocab):
-    from asr.beam import BEAM_FLAGS, decoder_for
-
-    return decoder_for(vocab, args.decode_config, args.lm, args.lexicon, args.lexicon_free,
-                       **{k: getattr(args, k, None) for k in BEAM_FLAGS})
+    return load(args.model, args.device, args.decode_config, args.lm, args.lexicon, args.lexicon_free,
+                args.batch_seconds, args.max_segment, **{k: getattr(args, k, None) for k in BEAM_FLAGS})
 
 
 def _transcribe(args: argparse.Namespace) -> int:
-    from asr import checkpoint
+    from asr.inputs import expand
     from asr.output import TranscriptWriter
-    from asr.transcribe import Transcriber
 
-    if args.format in ("srt", "vtt") and len(args.files) > 1 and not args.output_dir:
+    inputs = expand(args.files, args.glob)
+    if args.format in ("srt", "vtt") and len(inputs) > 1 and not args.output_dir:
         raise AsrError(f"--format {args.format} with several files needs --output-dir (one subtitle file each)")
-    recognizer = checkpoint.load(args.model, _device(args.device))
-    transcriber = Transcriber(recognizer, _decoder(args, recognizer.vocab), max_batch_seconds=args.batch_seconds,
-                              timestamps=args.format != "txt")
+    model = _load(args)
     writer = TranscriptWriter(args.format, args.output_dir, nbest=bool(args.nbest and args.nbest > 1))
+    names = dict((path, name) for name, path in inputs)
     failed = 0
-    for r in transcriber.transcribe(args.files):
+    results = model.transcribe_files([path for _, path in inputs], timestamps=args.format != "txt",
+                                     progress=sys.stderr.isatty())
+    for r in results:
         if r.error:
             failed += 1
-            print(f"asr: error: {r.error}", file=sys.stderr, flush=True)
+            print(f"asr: error: {r.error.replace(r.path, names.get(r.path, r.path))}", file=sys.stderr, flush=True)
         else:
-            writer.write(r.path, r.hypothesis, r.duration)
+            r.path = names.get(r.path, r.path)
+            writer.write(r)
     if args.output_dir:
         print(f"asr: wrote {len(writer.written)} file(s) to {args.output_dir}", file=sys.stderr)
     if failed:
-        print(f"asr: {failed} of {len(args.files)} file(s) failed", file=sys.stderr)
+        print(f"asr: {failed} of {len(inputs)} file(s) failed", file=sys.stderr)
     return 1 if failed else 0
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from asr import checkpoint
     from asr.evaluate import evaluate, write_report
-    from asr.transcribe import Transcriber
 
-    recognizer = checkpoint.load(args.model, _device(args.device))
-    decoder = _decoder(args, recognizer.vocab)
-    transcriber = Transcriber(recognizer, decoder, max_batch_seconds=args.batch_seconds)
-    rates, results = evaluate(transcriber, args.manifest, progress=sys.stderr.isatty())
+    model = _load(args)
+    rates, results = evaluate(model.transcriber(timestamps=False), args.manifest, progress=sys.stderr.isatty())
     for r in results:
         if r.error:
             print(f"asr: error: {r.error} (scored as an empty hypothesis)", file=sys.stderr)
     print(f"{args.manifest}: WER {100 * rates.wer:.2f} % ({rates.word_errors}/{rates.words} words)  "
           f"CER {100 * rates.cer:.2f} % ({rates.char_errors}/{rates.chars} chars)  {len(results)} utterances  "
-          f"[{decoder.describe()}]")
+          f"[{model.decoder.describe()}]")
     if args.report:
         write_report(args.report, rates, results, args.manifest, args.model)
         print(f"report written to {args.report}")
     return 1 if any(r.error for r in results) else 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from asr.export import export_onnx
+
+    info = export_onnx(args.model, args.out, int8=args.int8)
+    print(f"exported {args.model} -> {args.out} ({info['megabytes']:.1f} MB, {'int8' if args.int8 else 'fp32'}, "
+          f"opset {info['opset']}); largest difference from PyTorch on a test signal: {info['max_abs_diff']:.2e}")
+    return 0
 
 
 def _lm_build(args: argparse.Namespace) -> int:
@@ -91,7 +92,11 @@ def _tune_lm(args: argparse.Namespace) -> int:
     from asr.beam import lexicon_for
     from asr.tune import tune_lm
 
-    recognizer = checkpoint.load(args.model, _device(args.device))
+    import torch
+
+    device = "cuda" if args.device == "auto" and torch.cuda.is_available() else \
+        "cpu" if args.device == "auto" else args.device
+    recognizer = checkpoint.load(args.model, device)
 
     def start(refs, greedy) -> None:
         print(f"{args.manifest}: {len(refs)} utterances; greedy WER {100 * greedy.wer:.2f} %  "
@@ -135,6 +140,16 @@ def _prepare(args: argparse.Namespace, rest: list[str]) -> int:
     return run(args.recipe, rest)
 
 
+def _running_args(p: argparse.ArgumentParser) -> None:
+    from asr.segment import SegmentOptions
+
+    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
+    p.add_argument("--batch-seconds", type=float, default=200.0, help="padded audio seconds per batch")
+    p.add_argument("--max-segment", type=float, default=SegmentOptions.max_segment,
+                   help="longer files are cut at pauses into pieces of at most this many seconds "
+                        f"(default {SegmentOptions.max_segment:g})")
+
+
 def _decoding_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("decoding (greedy unless one of these is given)")
     g.add_argument("--decode-config", help="YAML written by asr tune-lm (LM, lexicon, weights)")
@@ -153,24 +168,30 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("transcribe", help="transcribe audio files")
-    p.add_argument("--model", required=True, help="model.pt or a training .ckpt")
-    p.add_argument("files", nargs="+", help="audio files (wav, flac, ogg, mp3, ...)")
+    p.add_argument("--model", required=True, help="model.pt, a training .ckpt, or model.onnx from asr export")
+    p.add_argument("files", nargs="+", help="audio or video files of any length (wav, flac, ogg, mp3, m4a, webm, "
+                                             "mp4, ...), folders (searched recursively), or - for standard input")
+    p.add_argument("--glob", help="in folders, only files matching this pattern (default: known audio suffixes)")
     p.add_argument("--format", choices=FORMATS, default="txt",
                    help="txt: FILE<TAB>TEXT per line; json: one JSON object per line with word timestamps; "
                         "srt / vtt: subtitles")
     p.add_argument("--output-dir", help="write one file per input here (NAME.txt/.json/.srt/.vtt)")
     p.add_argument("--nbest", type=int, help="also give the N best hypotheses (json; needs beam search)")
-    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
-    p.add_argument("--batch-seconds", type=float, default=200.0, help="padded audio seconds per batch")
+    _running_args(p)
     _decoding_args(p)
 
     p = sub.add_parser("evaluate", help="WER and CER of a model on a manifest")
     p.add_argument("--model", required=True)
     p.add_argument("--manifest", required=True, help="JSON-lines manifest with reference text")
     p.add_argument("--report", help="write a JSON report with per-utterance results here")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--batch-seconds", type=float, default=200.0)
+    _running_args(p)
     _decoding_args(p)
+
+    p = sub.add_parser("export", help="export a model for deployment: asr export --model M --out model.onnx")
+    p.add_argument("--model", required=True, help="model.pt or a training .ckpt")
+    p.add_argument("--format", choices=["onnx"], default="onnx")
+    p.add_argument("--int8", action="store_true", help="quantise weights to int8 (ONNX Runtime dynamic quantisation)")
+    p.add_argument("--out", required=True, help="the .onnx file to write")
 
     p = sub.add_parser("lm", help="language models: asr lm build TEXT... --out DIR")
     lm_sub = p.add_subparsers(dest="lm_command", required=True)
@@ -232,6 +253,8 @@ def main(argv: list[str] | None = None) -> int:
             return _tune_lm(args)
         if args.command == "average":
             return _average(args)
+        if args.command == "export":
+            return _export(args)
         return _prepare(args, rest)
     except AsrError as e:
         print(f"asr: error: {e}", file=sys.stderr)

@@ -47,10 +47,16 @@ class ConvSubsampling(nn.Module):
         self.output_dim = channels * freq
 
     def forward(self, feats: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        x = self.conv(feats.unsqueeze(1))  # (batch, channels, frames', mels')
-        x = x.permute(0, 2, 1, 3).flatten(2)  # (batch, frames', channels * mels')
-        for _ in range(self.layers):
+        x = feats.unsqueeze(1)  # (batch, 1, frames, mels)
+        for i in range(self.layers):
+            conv, norm, relu = self.conv[3 * i: 3 * i + 3]
+            x = relu(norm(conv(x)))  # (batch, channels, frames', mels')
             lengths = _conv_out(lengths)
+            # Zero the frames past each utterance's end: after bias and BatchNorm they are not zero, and the
+            # next layer's kernel would read them; masked, an utterance gives the same output alone or padded.
+            valid = torch.arange(x.shape[2], device=x.device)[None, :] < lengths.to(x.device)[:, None]
+            x = x * valid[:, None, :, None].to(x.dtype)
+        x = x.permute(0, 2, 1, 3).flatten(2)  # (batch, frames', channels * mels')
         return x, lengths
 
 

@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING, TextIO
 
 from asr.fileio import atomic_write_text
 
-if TYPE_CHECKING:  # annotations only: the CLI imports this module for FORMATS before torch is needed
-    from asr.decode import Hypothesis, Word
+if TYPE_CHECKING:  # annotations only: the CLI imports this module for FORMATS before anything heavy
+    from asr.decode import Word
+    from asr.transcribe import Result
 
 FORMATS = ("txt", "json", "srt", "vtt")  # the file extension of each is the format's name
 
@@ -52,36 +53,52 @@ def _timestamp(seconds: float, sep: str) -> str:
     return f"{h:02d}:{m:02d}:{s:02d}{sep}{ms:03d}"
 
 
-def to_srt(words: list[Word], limits: CueLimits = CueLimits()) -> str:
-    blocks = [f"{i}\n{_timestamp(a, ',')} --> {_timestamp(b, ',')}\n{text}\n"
-              for i, (a, b, text) in enumerate(cues(words, limits), 1)]
+def format_srt(cue_list: list[tuple[float, float, str]]) -> str:
+    blocks = [f"{i}\n{_timestamp(a, ',')} --> {_timestamp(b, ',')}\n{text}\n" for i, (a, b, text) in enumerate(cue_list, 1)]
     return "\n".join(blocks)
 
 
-def to_vtt(words: list[Word], limits: CueLimits = CueLimits()) -> str:
-    blocks = [f"{_timestamp(a, '.')} --> {_timestamp(b, '.')}\n{text}\n" for a, b, text in cues(words, limits)]
+def format_vtt(cue_list: list[tuple[float, float, str]]) -> str:
+    blocks = [f"{_timestamp(a, '.')} --> {_timestamp(b, '.')}\n{text}\n" for a, b, text in cue_list]
     return "WEBVTT\n\n" + "\n".join(blocks)
 
 
-def to_json(path: str, hyp: Hypothesis, duration: float, nbest: bool = False) -> str:
-    """One JSON object: ``file``, ``text``, ``duration``, ``words`` (word/start/end/confidence), ``nbest``."""
-    obj = {"file": path, "text": hyp.text, "duration": round(duration, 3),
-           "words": [{"word": w.word, "start": w.start, "end": w.end, "confidence": w.confidence}
-                     for w in hyp.words]}
+def to_srt(words: list[Word], limits: CueLimits = CueLimits()) -> str:
+    return format_srt(cues(words, limits))
+
+
+def to_vtt(words: list[Word], limits: CueLimits = CueLimits()) -> str:
+    return format_vtt(cues(words, limits))
+
+
+def result_cues(result: Result, limits: CueLimits = CueLimits()) -> list[tuple[float, float, str]]:
+    """Cues of a transcript: cut within each segment, never across two (a segment ends at a pause)."""
+    if not result.segments:
+        return cues(result.words, limits)
+    return [c for segment in result.segments for c in cues(segment.words, limits)]
+
+
+def to_json(result: Result, nbest: bool = False) -> str:
+    """One JSON object: ``file``, ``text``, ``duration``, ``segments`` (id, start, end, text), ``words``
+    (word, start, end, confidence; seconds in the file) and, with ``nbest``, the n-best list."""
+    hyp = result.hypothesis
+    obj = {"file": result.path, "text": hyp.text, "duration": round(result.duration, 3),
+           "segments": [{"id": s.id, "start": s.start, "end": s.end, "text": s.text} for s in result.segments],
+           "words": [{"word": w.word, "start": w.start, "end": w.end, "confidence": w.confidence} for w in hyp.words]}
     if nbest:
         obj["nbest"] = [{"text": h.text, "score": round(h.score, 4)} for h in (hyp.alternatives or [hyp])]
     return json.dumps(obj, ensure_ascii=False)
 
 
-def render(fmt: str, path: str, hyp: Hypothesis, duration: float, nbest: bool = False) -> str:
+def render(fmt: str, result: Result, nbest: bool = False) -> str:
     """The text of one file's transcript in ``fmt`` (``txt`` is ``FILE<TAB>TEXT`` on stdout, the text in a file)."""
     if fmt == "json":
-        return to_json(path, hyp, duration, nbest) + "\n"
+        return to_json(result, nbest) + "\n"
     if fmt == "srt":
-        return to_srt(hyp.words)
+        return format_srt(result_cues(result))
     if fmt == "vtt":
-        return to_vtt(hyp.words)
-    return hyp.text + "\n"
+        return format_vtt(result_cues(result))
+    return result.hypothesis.text + "\n"
 
 
 class TranscriptWriter:
@@ -104,21 +121,21 @@ class TranscriptWriter:
         if self.out_dir:
             self.out_dir.mkdir(parents=True, exist_ok=True)
 
-    def write(self, path: str, hyp: Hypothesis, duration: float) -> None:
-        """Write one file's transcript (``duration`` in seconds)."""
+    def write(self, result: Result) -> None:
+        """Write one file's transcript."""
         if self.out_dir is None:
             if self.fmt == "txt":
-                self.stream.write(f"{path}\t{hyp.text}\n")
+                self.stream.write(f"{result.path}\t{result.hypothesis.text}\n")
             else:
-                self.stream.write(render(self.fmt, path, hyp, duration, self.nbest))
+                self.stream.write(render(self.fmt, result, self.nbest))
             self.stream.flush()
             return
-        stem, n = Path(path).stem, 1
+        stem, n = Path(result.path).stem, 1
         name = stem
         while name in self._used:
             n += 1
             name = f"{stem}_{n}"
         self._used.add(name)
         target = self.out_dir / f"{name}.{self.fmt}"
-        atomic_write_text(target, render(self.fmt, path, hyp, duration, self.nbest))
+        atomic_write_text(target, render(self.fmt, result, self.nbest))
         self.written.append(target)

@@ -40,6 +40,7 @@ class SegmentOptions:
     min_pause: float = 0.25  # shorter dips below the threshold do not end speech
     pad: float = 0.2  # silence kept around each stretch of speech
     context: float = 2.0  # window fallback: audio read on each side of the kept centre
+    merge: bool = False  # join neighbouring stretches of speech into segments of up to max_segment
 
 
 @dataclass(frozen=True)
@@ -169,7 +170,7 @@ def plan_windows(regions: Iterable[tuple[float, float]], duration: float,
             windows.extend(_sliding(a, b, segments, duration, options, frame_seconds))
             segments += 1
         else:
-            if group and b - group[0][0] > options.max_segment:
+            if group and (not options.merge or b - group[0][0] > options.max_segment):
                 close()
             group.append((a, b))
     close()

@@ -57,6 +57,14 @@ class Result:
     segments: list[SegmentResult] = field(default_factory=list)
     log_probs: np.ndarray | None = None  # ``(frames, vocab)``, when the transcriber keeps them (kept frames only)
 
+    @property
+    def text(self) -> str:
+        return self.hypothesis.text if self.hypothesis else ""
+
+    @property
+    def words(self) -> list[Word]:
+        return self.hypothesis.words if self.hypothesis else []
+
 
 @dataclass(frozen=True)
 class Segment:

@@ -63,3 +63,33 @@ def tiny_model(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("model") / "model.pt"
     checkpoint.save(path, rec)
     return path
+
+
+def encode(path: Path, wave: np.ndarray, rate: int, codec: str, video: bool = False) -> Path:
+    """Write mono ``wave`` with an FFmpeg codec through PyAV (aac -> m4a, libopus -> webm ...); with ``video``,
+    a few video frames and no audio stream at all."""
+    import av
+
+    with av.open(str(path), "w") as container:
+        if video:
+            stream = container.add_stream("mpeg4", rate=10)
+            stream.width, stream.height, stream.pix_fmt = 32, 32, "yuv420p"
+            for _ in range(10):
+                frame = av.VideoFrame.from_ndarray(np.zeros((32, 32, 3), np.uint8), format="rgb24")
+                for packet in stream.encode(frame):
+                    container.mux(packet)
+        else:
+            stream = container.add_stream(codec, rate=rate)
+            stream.layout = "mono"
+            size = stream.codec_context.frame_size or 1024
+            fmt = stream.codec_context.format.name
+            for i in range(0, wave.size, size):
+                chunk = wave[i:i + size][None, :]
+                chunk = (chunk * 32767).astype(np.int16) if fmt.startswith("s16") else chunk.astype(np.float32)
+                frame = av.AudioFrame.from_ndarray(chunk, format=fmt, layout="mono")
+                frame.sample_rate = rate
+                for packet in stream.encode(frame):
+                    container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    return path

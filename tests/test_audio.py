@@ -1,10 +1,12 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 import soundfile as sf
 import torch
 
 from asr.audio import SAMPLE_RATE, AudioError, audio_duration, load_audio
-from tests.conftest import tone
+from tests.conftest import encode, tone
 
 
 def write(path, data, rate, **kw):
@@ -91,3 +93,46 @@ def test_garbage_header(tmp_path):
     (tmp_path / "bad.wav").write_bytes(b"RIFF" + bytes(range(40)) + good[44:])
     with pytest.raises(AudioError, match=r"bad\.wav: not a readable audio file"):
         load_audio(tmp_path / "bad.wav")
+
+
+@pytest.mark.parametrize("name, codec, rate", [("phone.m4a", "aac", 44100), ("browser.webm", "libopus", 48000),
+                                               ("clip.mp4", "aac", 48000), ("talk.mkv", "libopus", 48000)])
+def test_containers_ffmpeg_reads(tmp_path, name, codec, rate):
+    path = encode(tmp_path / name, tone(1.0, rate), rate, codec)
+    wave = load_audio(path)
+    assert abs(wave.numel() - SAMPLE_RATE) < 0.05 * SAMPLE_RATE  # codecs add a little priming
+    spectrum = torch.fft.rfft(wave).abs()
+    assert abs(float(spectrum.argmax()) * SAMPLE_RATE / wave.numel() - 440) < 5
+    assert audio_duration(path) == pytest.approx(1.0, abs=0.05)
+
+
+def test_a_container_without_audio_is_one_clear_error(tmp_path):
+    path = encode(tmp_path / "silent_film.mp4", np.zeros(0, np.float32), 0, "", video=True)
+    with pytest.raises(AudioError, match=r"silent_film\.mp4: no audio stream in this file"):
+        load_audio(path)
+
+
+@pytest.mark.parametrize("name, fmt, subtype", [("cut.wav", "WAV", "PCM_16"), ("cut.mp3", "MP3", "MPEG_LAYER_III"),
+                                                ("cut.flac", "FLAC", "PCM_16")])
+def test_a_file_cut_off_mid_frame_gives_what_is_there(tmp_path, name, fmt, subtype):
+    whole = write(tmp_path / f"whole{Path(name).suffix}", tone(2.0), SAMPLE_RATE, format=fmt, subtype=subtype)
+    data = whole.read_bytes()
+    (tmp_path / name).write_bytes(data[: len(data) // 2 + 7])  # not on a frame or sample boundary
+    try:
+        wave = load_audio(tmp_path / name)
+    except AudioError as e:  # a clear one-line error is also acceptable for a damaged file
+        assert str(e).startswith(str(tmp_path / name)) and "\n" not in str(e)
+    else:
+        assert 0.5 * SAMPLE_RATE < wave.numel() <= 2.05 * SAMPLE_RATE
+
+
+def test_blocks_join_to_the_whole_read_with_resampling(tmp_path):
+    from asr.audio import AudioFile
+
+    path = write(tmp_path / "a.flac", tone(5.0, 44100), 44100)
+    with AudioFile(path) as f:
+        whole = f.read()
+        blocks = list(f.blocks(seconds=0.7))
+    assert len(blocks) > 5
+    joined = np.concatenate(blocks)
+    assert joined.size == whole.size and np.allclose(joined, whole, atol=1e-6)

@@ -28,7 +28,8 @@ def test_transcribe_txt_and_json(capsys, tiny_model, speech):
     code, out, _ = run(capsys, "transcribe", "--model", tiny_model, "--format", "json", *files)
     rows = [json.loads(line) for line in out.splitlines()]
     assert [r["file"] for r in rows] == [str(f) for f in files]
-    assert all(set(r) == {"file", "text", "duration", "words"} and r["duration"] > 0.5 for r in rows)
+    assert all(set(r) == {"file", "text", "duration", "segments", "words"} and r["duration"] > 0.5 for r in rows)
+    assert all(len(r["segments"]) == 1 and r["segments"][0]["start"] == 0.0 for r in rows)  # short: one piece
 
 
 def bad_inputs(tmp_path):

@@ -35,7 +35,7 @@ def test_transcribe_with_lm_writes_every_format(capsys, tmp_path, tiny_model, sp
         written = sorted(p.name for p in out_dir.iterdir())
         assert written == sorted(f.stem + "." + fmt for f in files)
     obj = json.loads((tmp_path / "json" / (files[0].stem + ".json")).read_text())
-    assert set(obj) == {"file", "text", "duration", "words"}
+    assert set(obj) == {"file", "text", "duration", "segments", "words"}
     assert [w["word"] for w in obj["words"]] == obj["text"].split()
     assert all(0 <= w["start"] <= w["end"] <= obj["duration"] + 0.05 for w in obj["words"])
     list(srt.parse((tmp_path / "srt" / (files[0].stem + ".srt")).read_text()))  # parses (may have no cues)

@@ -1,0 +1,106 @@
+"""The Python API, in two lines::
+
+    import asr
+    model = asr.load("exp/synthetic/model.pt")          # or an exported model.onnx, or a training .ckpt
+    result = model.transcribe("talk.mp3")                # result.text, result.segments, result.words
+
+``load`` takes the decoding options of ``asr transcribe`` (a decoding config written by ``asr tune-lm``, an LM,
+a lexicon, beam options), the device and the batch size; ``transcribe`` takes a path (any format, any length)
+or a 16 kHz mono NumPy array. An ``.onnx`` model runs on ONNX Runtime without importing torch (greedy decoding;
+beam search brings in torchaudio's decoder).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import numpy as np
+
+from asr.audio import SAMPLE_RATE
+from asr.decode import Decoder, GreedyDecoder
+from asr.errors import AsrError
+from asr.segment import SegmentOptions
+from asr.transcribe import Result, Segment, Transcriber
+
+
+class Model:
+    """A loaded recogniser: network (PyTorch or ONNX), decoder and transcription settings."""
+
+    def __init__(self, network, decoder: Decoder | None = None, batch_seconds: float = 200.0,
+                 max_segment: float = SegmentOptions.max_segment, path: str | None = None):
+        self.network = network
+        self.decoder = decoder or GreedyDecoder(network.vocab)
+        self.batch_seconds = batch_seconds
+        self.segmenting = SegmentOptions(max_segment=max_segment)
+        self.path = path
+
+    @property
+    def vocab(self):
+        return self.network.vocab
+
+    def transcriber(self, timestamps: bool = True, progress: bool = False, keep_log_probs: bool = False) -> Transcriber:
+        """A :class:`~asr.transcribe.Transcriber` with this model's settings (for many files, in order)."""
+        return Transcriber(self.network, self.decoder, max_batch_seconds=self.batch_seconds, timestamps=timestamps,
+                           keep_log_probs=keep_log_probs, segmenting=self.segmenting, progress=progress)
+
+    def transcribe(self, audio: str | os.PathLike | np.ndarray, timestamps: bool = True) -> Result:
+        """Transcribe one file (or a ``(samples,)`` float array at 16 kHz). Raises :class:`AsrError` if it
+        cannot be read. The result has ``text``, ``segments`` (id, start, end, text, words) and ``words``
+        (word, start, end, confidence; seconds)."""
+        if isinstance(audio, np.ndarray):
+            return self._transcribe_array(audio, timestamps)
+        result = next(self.transcriber(timestamps).transcribe([Segment(str(audio))]))
+        if result.error:
+            raise AsrError(result.error)
+        return result
+
+    def transcribe_files(self, paths: Iterable[str | os.PathLike | Segment], timestamps: bool = True,
+                         progress: bool = False) -> Iterator[Result]:
+        """One result per input, in order; a file that fails gives a result with ``error`` set."""
+        return self.transcriber(timestamps, progress).transcribe(paths)
+
+    def _transcribe_array(self, audio: np.ndarray, timestamps: bool) -> Result:
+        import soundfile as sf
+
+        audio = np.asarray(audio, dtype=np.float32)
+        if audio.ndim != 1:
+            raise AsrError(f"expected a (samples,) mono array at {SAMPLE_RATE} Hz, got shape {audio.shape}")
+        with tempfile.TemporaryDirectory() as tmp:  # the transcriber reads files: long arrays stream from disk
+            path = Path(tmp) / "audio.wav"
+            sf.write(path, audio, SAMPLE_RATE, subtype="FLOAT")
+            result = self.transcribe(path, timestamps)
+        result.path = "<array>"
+        return result
+
+
+def load(path: str | os.PathLike, device: str = "auto", decode_config: str | None = None, lm: str | None = None,
+         lexicon: str | None = None, lexicon_free: bool = False, batch_seconds: float = 200.0,
+         max_segment: float = SegmentOptions.max_segment, **beam_options) -> Model:
+    """Load ``model.pt``, a training ``.ckpt`` or an exported ``.onnx`` file, with its decoder.
+
+    Greedy decoding unless a decoding config, an LM, a lexicon or a beam size is given; ``beam_options`` are
+    :class:`asr.beam.BeamOptions` fields (``beam_size``, ``lm_weight``, ``word_score`` ...) overriding the
+    config's. ``device``: ``auto`` (a GPU when there is one), ``cpu``, ``cuda``, ``cuda:1`` ... (PyTorch only).
+    """
+    path = str(path)
+    if path.endswith(".onnx"):
+        from asr.onnxmodel import OnnxRecognizer
+
+        network = OnnxRecognizer(path)
+    else:
+        import torch
+
+        from asr import checkpoint
+
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        network = checkpoint.load(path, device)
+    decoder = None
+    if decode_config or lm or lexicon or beam_options.get("beam_size"):
+        from asr.beam import decoder_for
+
+        decoder = decoder_for(network.vocab, decode_config, lm, lexicon, lexicon_free, **beam_options)
+    return Model(network, decoder, batch_seconds, max_segment, path)
