@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -61,6 +62,19 @@ def _evaluate(args: argparse.Namespace) -> int:
         write_report(args.report, rates, results, args.manifest, args.model)
         print(f"report written to {args.report}")
     return 1 if any(r.error for r in results) else 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from asr.beam import BEAM_FLAGS
+    from asr.serve import ServeSettings, serve
+
+    load = {"device": args.device, "decode_config": args.decode_config, "lm": args.lm, "lexicon": args.lexicon,
+            "lexicon_free": args.lexicon_free, "batch_seconds": args.batch_seconds, "max_segment": args.max_segment,
+            **{k: getattr(args, k) for k in BEAM_FLAGS if getattr(args, k, None) is not None}}
+    settings = ServeSettings(max_upload_mb=args.max_upload_mb, max_queue=args.max_queue, api_key=args.api_key,
+                             model_id=args.model_id or Path(args.model).stem)
+    serve(args.model, load, settings, args.host, args.port, args.workers)
+    return 0
 
 
 def _export(args: argparse.Namespace) -> int:
@@ -187,6 +201,19 @@ def build_parser() -> argparse.ArgumentParser:
     _running_args(p)
     _decoding_args(p)
 
+    p = sub.add_parser("serve", help="an OpenAI-compatible transcription server with a web page")
+    p.add_argument("--model", required=True, help="model.pt, a training .ckpt, or model.onnx")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--api-key", default=os.environ.get("ASR_API_KEY"),
+                   help="require 'Authorization: Bearer KEY' (default: $ASR_API_KEY)")
+    p.add_argument("--workers", type=int, default=1, help="uvicorn worker processes, each with its own model")
+    p.add_argument("--max-upload-mb", type=float, default=25.0, help="largest upload accepted (MiB)")
+    p.add_argument("--max-queue", type=int, default=16, help="requests admitted at once; more get 429")
+    p.add_argument("--model-id", help="the model's name in /v1/models (default: the file's stem)")
+    _running_args(p)
+    _decoding_args(p)
+
     p = sub.add_parser("export", help="export a model for deployment: asr export --model M --out model.onnx")
     p.add_argument("--model", required=True, help="model.pt or a training .ckpt")
     p.add_argument("--format", choices=["onnx"], default="onnx")
@@ -255,6 +282,8 @@ def main(argv: list[str] | None = None) -> int:
             return _average(args)
         if args.command == "export":
             return _export(args)
+        if args.command == "serve":
+            return _serve(args)
         return _prepare(args, rest)
     except AsrError as e:
         print(f"asr: error: {e}", file=sys.stderr)

@@ -13,8 +13,9 @@ from __future__ import annotations
 import math
 import os
 import sys
+import threading
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Iterable, Iterator, Protocol
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Protocol
 
 import numpy as np
 
@@ -23,10 +24,14 @@ from asr.batching import pack_sorted
 from asr.decode import Decoder, GreedyDecoder, Hypothesis, Word, greedy_words
 from asr.errors import AsrError
 from asr.segment import SegmentOptions, SileroVAD, Window, plan_windows, speech_regions
-from asr.text import Vocabulary
+from asr.text import BLANK, Vocabulary
 
 if TYPE_CHECKING:
     from asr.manifest import Utterance
+
+
+class Cancelled(Exception):
+    """The work was cancelled from outside (a server's client went away, or its time ran out)."""
 
 
 class Network(Protocol):
@@ -46,6 +51,9 @@ class SegmentResult:
     end: float
     text: str
     words: list[Word] = field(default_factory=list)  # with times in the file, when timestamps were asked
+    tokens: list[int] = field(default_factory=list)  # the model's character ids
+    avg_logprob: float = 0.0  # the hypothesis' score per output frame (greedy: mean log-probability of its path)
+    no_speech_prob: float = 0.0  # mean probability of the CTC blank over the segment's frames
 
 
 @dataclass
@@ -81,17 +89,26 @@ class Segment:
 
 
 class _Input:
-    """One input in flight: its windows, their outputs as they arrive, and its result once complete."""
+    """One input in flight: its windows, their outputs as they arrive, its segments as they are decoded."""
 
     def __init__(self, segment: Segment):
         self.segment = segment
         self.result = Result(str(segment.path))
-        self.windows: list[Window] = []
-        self.outputs: dict[int, np.ndarray] = {}  # window index -> kept log-probs
+        self.windows: list[Window] | None = None  # None until planned
+        self.outputs: dict[int, np.ndarray] = {}  # window index -> kept log-probs, until its segment is decoded
+        self.hypotheses: list[Hypothesis] = []  # one per decoded segment, in order
+        self.log_probs: list[np.ndarray] = []  # per decoded segment, when kept
+
+    def segment_windows(self) -> list[list[int]]:
+        by_segment: dict[int, list[int]] = {}
+        for index, w in enumerate(self.windows or []):
+            by_segment.setdefault(w.segment, []).append(index)
+        return list(by_segment.values())
 
     @property
     def complete(self) -> bool:
-        return self.result.error is not None or len(self.outputs) == len(self.windows)
+        return self.result.error is not None or (
+            self.windows is not None and len(self.hypotheses) == len(self.segment_windows()))
 
 
 class Transcriber:
@@ -99,7 +116,9 @@ class Transcriber:
 
     def __init__(self, recognizer: Network, decoder: Decoder | None = None, max_batch_seconds: float = 200.0,
                  chunk_files: int = 64, timestamps: bool = False, keep_log_probs: bool = False,
-                 segmenting: SegmentOptions = SegmentOptions(), progress: bool = False):
+                 segmenting: SegmentOptions = SegmentOptions(), progress: bool = False,
+                 on_segment: Callable[[Result, SegmentResult], None] | None = None,
+                 cancelled: threading.Event | None = None):
         self.recognizer = recognizer
         self.decoder = decoder or GreedyDecoder(recognizer.vocab)
         self.max_batch_seconds = max_batch_seconds
@@ -108,6 +127,8 @@ class Transcriber:
         self.keep_log_probs = keep_log_probs  # return each input's log-probabilities (for LM tuning)
         self.segmenting = segmenting
         self.progress = progress  # a progress bar per long file on standard error
+        self.on_segment = on_segment  # told of each segment as soon as it is decoded, in order (streaming)
+        self.cancelled = cancelled  # when set, the next block read raises Cancelled
         # Audio read ahead before the network runs: enough for full batches, small next to any memory budget.
         self.read_ahead = max(4 * max_batch_seconds, 2 * segmenting.max_segment)
 
@@ -124,14 +145,14 @@ class Transcriber:
                 for index, wave in self._read(current):
                     queue.append((current, index, wave))
                     if sum(w.size for _, _, w in queue) >= self.read_ahead * SAMPLE_RATE:
-                        self._run(queue)
+                        self._run(queue, in_flight)
             except AsrError as e:
                 current.result.error = str(e)
-                queue = [q for q in queue if q[0] is not current]
+                queue[:] = [q for q in queue if q[0] is not current]
             if len(in_flight) >= self.chunk_files:
-                self._run(queue)
+                self._run(queue, in_flight)
             yield from self._finished(in_flight)
-        self._run(queue)
+        self._run(queue, in_flight)
         yield from self._finished(in_flight)
 
     def _read(self, inp: _Input) -> Iterator[tuple[int, np.ndarray]]:
@@ -155,6 +176,7 @@ class Transcriber:
         vad, probs, samples = SileroVAD(), [], 0
         bar = self._bar(seg, "detecting speech")
         for block in f.blocks(seg.offset, seg.duration):
+            self._check()
             probs.append(vad(block))
             samples += block.size
             if bar:
@@ -177,6 +199,7 @@ class Transcriber:
         for index, w in enumerate(windows):
             a, b = int(round(w.start * SAMPLE_RATE)), int(round(w.end * SAMPLE_RATE))
             while first + buffer.size < b:
+                self._check()
                 block = next(blocks, None)
                 if block is None:
                     break
@@ -191,6 +214,10 @@ class Transcriber:
         if bar:
             bar.close()
 
+    def _check(self) -> None:
+        if self.cancelled is not None and self.cancelled.is_set():
+            raise Cancelled("cancelled")
+
     def _bar(self, seg: Segment, what: str):
         if not (self.progress and sys.stderr.isatty()):
             return None
@@ -198,8 +225,9 @@ class Transcriber:
 
         return tqdm(desc=f"{os.path.basename(str(seg.path))}: {what}", unit="s", unit_scale=True, leave=False)
 
-    def _run(self, queue: list[tuple[_Input, int, np.ndarray]]) -> None:
-        """Run the network on every queued window, in length-sorted padded batches, and empty the queue."""
+    def _run(self, queue: list[tuple[_Input, int, np.ndarray]], in_flight: list[_Input]) -> None:
+        """Run the network on every queued window, in length-sorted padded batches, empty the queue, and decode
+        the segments that are now complete."""
         lengths = [wave.size for _, _, wave in queue]
         order = sorted(range(len(queue)), key=lengths.__getitem__)
         for batch in pack_sorted(order, lengths, self.max_batch_seconds * SAMPLE_RATE):
@@ -208,6 +236,9 @@ class Transcriber:
                 inp, index, _ = queue[i]
                 inp.outputs[index] = self._kept(inp.windows[index], lp)
         queue.clear()
+        for inp in in_flight:
+            if inp.result.error is None:
+                self._decode_ready(inp)
 
     def _kept(self, w: Window, log_probs: np.ndarray) -> np.ndarray:
         """The frames of a window's output that fall in its kept span (all of them for a whole segment)."""
@@ -221,40 +252,58 @@ class Transcriber:
     # -- results ---------------------------------------------------------------------------------------------
 
     def _finished(self, in_flight: list[_Input]) -> Iterator[Result]:
-        """Decode and yield the inputs at the front of ``in_flight`` that are complete."""
-        while in_flight and in_flight[0].complete:
+        """Yield the inputs at the front of ``in_flight`` that are complete, their transcripts joined."""
+        while in_flight:
+            if in_flight[0].result.error is None:
+                self._decode_ready(in_flight[0])  # an input with no speech has nothing to wait for
+            if not in_flight[0].complete:
+                return
             inp = in_flight.pop(0)
             if inp.result.error is None:
-                self._decode(inp)
+                self._join(inp)
             yield inp.result
 
-    def _decode(self, inp: _Input) -> None:
-        """Decode each segment's kept frames; map times to the file; join the segments into the file's result."""
-        fs = self.recognizer.frame_seconds
-        by_segment: dict[int, list[int]] = {}
-        for index, w in enumerate(inp.windows):
-            by_segment.setdefault(w.segment, []).append(index)
-        log_probs = [np.concatenate([inp.outputs[i] for i in indices]) for indices in by_segment.values()]
-        starts = [inp.windows[indices[0]].keep_start for indices in by_segment.values()]
-        ends = [inp.windows[indices[-1]].keep_end for indices in by_segment.values()]
-        hyps = self._decode_batch(log_probs) if log_probs else []
+    def _decode_ready(self, inp: _Input) -> None:
+        """Decode, in order, the segments whose windows have all been through the network; tell ``on_segment``."""
+        if inp.windows is None:
+            return
+        pending = inp.segment_windows()[len(inp.hypotheses):]
+        ready = []
+        for indices in pending:
+            if not all(i in inp.outputs for i in indices):
+                break
+            ready.append(indices)
+        if not ready:
+            return
+        log_probs = [np.concatenate([inp.outputs.pop(i) for i in indices]) for indices in ready]
         offset = inp.segment.offset
-        words: list[Word] = []
-        for n, (hyp, lp, start, end) in enumerate(zip(hyps, log_probs, starts, ends)):
+        for indices, hyp, lp in zip(ready, self._decode_batch(log_probs), log_probs):
+            start, end = inp.windows[indices[0]].keep_start + offset, inp.windows[indices[-1]].keep_end + offset
             if self.timestamps:
-                hyp.words = self._words(lp, hyp, start + offset)
-                words += hyp.words
-            inp.result.segments.append(SegmentResult(n, round(start + offset, 3), round(end + offset, 3), hyp.text,
-                                                     hyp.words))
-        text = " ".join(h.text for h in hyps if h.text)
+                hyp.words = self._words(lp, hyp, start)
+            frames = max(lp.shape[0], 1)
+            segment = SegmentResult(len(inp.hypotheses), round(start, 3), round(end, 3), hyp.text, hyp.words,
+                                    hyp.tokens, round(hyp.score / frames, 4),
+                                    round(float(np.exp(lp[:, BLANK]).mean()) if lp.size else 1.0, 4))
+            inp.hypotheses.append(hyp)
+            inp.result.segments.append(segment)
+            if self.keep_log_probs:
+                inp.log_probs.append(lp)
+            if self.on_segment:
+                self.on_segment(inp.result, segment)
+
+    def _join(self, inp: _Input) -> None:
+        """The file's transcript from its segments' (a single segment's hypothesis is kept whole: n-best...)."""
+        hyps = inp.hypotheses
         if len(hyps) == 1:
             inp.result.hypothesis = hyps[0]
         else:
-            inp.result.hypothesis = Hypothesis(text=text, words=words, score=sum(h.score for h in hyps))
+            inp.result.hypothesis = Hypothesis(text=" ".join(h.text for h in hyps if h.text),
+                                               words=[w for h in hyps for w in h.words], score=sum(h.score for h in hyps))
         if self.keep_log_probs:
-            inp.result.log_probs = np.concatenate(log_probs) if log_probs else np.zeros((0, len(self.recognizer.vocab)),
-                                                                                         dtype=np.float32)
-        inp.outputs.clear()
+            vocab = len(self.recognizer.vocab)
+            inp.result.log_probs = np.concatenate(inp.log_probs) if inp.log_probs else np.zeros((0, vocab), np.float32)
+            inp.log_probs = []
 
     def _decode_batch(self, log_probs: list[np.ndarray]) -> list[Hypothesis]:
         lengths = np.array([lp.shape[0] for lp in log_probs], dtype=np.int64)
