@@ -5,9 +5,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 RECIPE ?= synthetic
 PROFILE ?= cpu  # recipes/cpu.yaml or recipes/gpu.yaml, stacked under the recipe's config
-# Debian packages for the synthetic corpus and the test fixtures (TTS engines, text sources, sox).
+# Debian packages for the synthetic corpus and the test fixtures (TTS engines, text sources, sox; Chromium for
+# the web page's browser tests).
 DEBIAN := flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts espeak-ng sox bible-kjv wordnet-base \
-	fortunes fortunes-min wamerican-large
+	fortunes fortunes-min wamerican-large chromium chromium-driver
 
 # KenLM's lmplz and build_binary are in no wheel: built from the kenlm sdist (pinned) with cmake and Debian boost.
 KENLM_VERSION := 0.3.0
