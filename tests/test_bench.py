@@ -22,3 +22,18 @@ def test_padding_fraction_matches_a_hand_count(tmp_path):
 def test_raw_step_runs_and_reports_audio_seconds_per_second():
     speed = raw_step(ModelConfig(hidden_size=16, num_layers=1, conv_channels=4), batch=2, seconds=1.0, steps=2)
     assert speed > 0
+
+
+def test_inference_benchmark_runs_small_and_reports_every_figure(tiny_model, speech_manifest, tmp_path):
+    from asr import bench_inference
+
+    figures = bench_inference.run_all(tiny_model, speech_manifest, tmp_path, scale=0.02)
+    hour = figures["long_audio"]["hour_with_pauses"]
+    assert hour["audio_seconds"] >= 60 * 60 * 0.02 and hour["peak_rss_mb"] > 0 and 0 <= hour["wer"]
+    assert set(figures["onnx"]) >= {"pytorch", "onnx_fp32", "onnx_int8", "int8_speedup_vs_pytorch"}
+    # The random tiny model: fp32 ONNX transcribes exactly as PyTorch does.
+    assert figures["onnx"]["onnx_fp32"]["wer"] == figures["onnx"]["pytorch"]["wer"]
+    server = figures["server"]
+    assert server["load"]["errors"] == 0 and server["short_during_long"]["status"] == 200
+    assert server["overload"]["server_errors_5xx"] == 0
+    assert server["overload"]["ok"] + server["overload"]["rejected_429"] == 64

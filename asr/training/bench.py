@@ -211,6 +211,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="exp/bench.json")
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--gpu-only", action="store_true", help="only the GPU figures (no corpus needed)")
+    parser.add_argument("--no-inference", action="store_true",
+                        help="skip long recordings, ONNX and the server (asr.bench_inference)")
     args = parser.parse_args(argv)
     if args.gpu_only:
         if not torch.cuda.is_available():
@@ -243,6 +245,10 @@ def main(argv: list[str] | None = None) -> int:
     results["beam_lm_frames_per_second"] = beam_speed(exp / "model.pt", data / "test.jsonl", exp / "decode.yaml")
     if torch.cuda.is_available():
         results["gpu"] = gpu_figures()
+    if not args.no_inference and (exp / "model.pt").is_file():
+        from asr import bench_inference
+
+        results["inference"] = bench_inference.run_all(exp / "model.pt", data / "test.jsonl", exp)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=1) + "\n")
@@ -258,10 +264,33 @@ def main(argv: list[str] | None = None) -> int:
             ok = v >= t if op == ">=" else v <= t
             target = f"{op} {t:g}  {'ok' if ok else 'MISSED'}"
         print(f"{key:38} {('%.4g' % v) if v is not None else 'n/a':>12}  {target}")
+    if "inference" in results:
+        print_inference(results["inference"])
     if "gpu" in results:
         print_gpu(results["gpu"])
     print(f"written to {out}")
     return 0
+
+
+def print_inference(inf: dict) -> None:
+    for name, r in inf["long_audio"].items():
+        print(f"{name:38} {r['audio_seconds'] / 60:.0f} min in {r['wall_seconds']:.1f} s: RTF {r['rtf']:.4f} "
+              f"(<= 0.01), peak {r['peak_rss_mb']} MB (<= 1500), WER {100 * r['wer']:.2f} % vs "
+              f"{100 * r['wer_one_by_one']:.2f} % one by one")
+    o = inf["onnx"]
+    print(f"{'onnx':38} WER pytorch {100 * o['pytorch']['wer']:.2f} %, fp32 {100 * o['onnx_fp32']['wer']:.2f} %, "
+          f"int8 {100 * o['onnx_int8']['wer']:.2f} %; RTF {o['pytorch']['rtf']:.4f} / {o['onnx_fp32']['rtf']:.4f} / "
+          f"{o['onnx_int8']['rtf']:.4f}: int8 {o['int8_speedup_vs_pytorch']:.2f} x PyTorch (>= 1.5)")
+    s = inf["server"]
+    load = s["load"]
+    print(f"{'server, 8 clients x 25 requests':38} {load['errors']} errors, {load['throughput_audio_seconds_per_second']} "
+          f"audio s/s = {load['speedup']} x one at a time (>= 3), p50 {load['p50_latency_s']} s, "
+          f"p95 {load['p95_latency_s']} s")
+    sd = s["short_during_long"]
+    print(f"{'server, 3 s during a 10-minute file':38} {sd['latency_s']} s (< 2 s)")
+    ov = s["overload"]
+    print(f"{'server, 64 clients, queue 16':38} {ov['ok']} ok, {ov['rejected_429']} x 429 (Retry-After: "
+          f"{ov['retry_after_on_every_429']}), {ov['server_errors_5xx']} x 5xx; peak {s['server_peak_rss_mb']} MB")
 
 
 def print_gpu(gpu: dict) -> None:

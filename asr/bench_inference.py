@@ -1,0 +1,276 @@
+"""``make bench``, inference half: long recordings, ONNX export, and the server under load (``exp/bench.json``).
+
+- ``long_audio``: an hour made of ``test`` utterances joined by pauses, and ten minutes of them with no pause
+  at all (each utterance's own silences trimmed, so only the window fallback can cut it): ``asr transcribe``'s
+  wall time, real-time factor and peak memory (a child process each), and the WER of the whole file against
+  the same utterances transcribed one by one;
+- ``onnx``: fp32 and int8 exports on the ``test`` split: WER and real-time factor against PyTorch's;
+- ``server``: ``asr serve`` on loopback with 8 clients x 25 requests of 2-10 s files (throughput against the
+  same requests one at a time, p50/p95 latency), a 3 s request sent while a 10-minute file is transcribed,
+  and 64 clients against a queue of 16 (429s with Retry-After, no 5xx, peak memory).
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from asr.audio import SAMPLE_RATE, read_audio
+from asr.manifest import read_manifest
+from asr.metrics import error_rates
+
+
+def build_recording(manifest: Path, minutes: float, pause: float, out: Path) -> str:
+    """Join the manifest's utterances (cycling) into ``minutes`` of audio with ``pause`` seconds of silence
+    between them (0: trimmed of their own silences too); returns the reference transcript."""
+    utts = read_manifest(manifest)
+    texts, total, i = [], 0.0, 0
+    with sf.SoundFile(str(out), "w", SAMPLE_RATE, 1, subtype="PCM_16", format="FLAC") as f:
+        while total < minutes * 60:
+            u = utts[i % len(utts)]
+            i += 1
+            wave = read_audio(u.audio_filepath, *u.span)
+            if pause == 0:
+                loud = np.flatnonzero(np.abs(wave) > 0.05 * np.abs(wave).max())
+                wave = wave[loud[0]: loud[-1] + 1]
+            f.write(wave)
+            texts.append(u.text)
+            if pause:
+                f.write(np.zeros(int(pause * SAMPLE_RATE), np.float32))
+            total += wave.size / SAMPLE_RATE + pause
+    return " ".join(texts)
+
+
+def run_cli(args: list[str]) -> tuple[str, float, float]:
+    """Run ``asr ARGS`` in a child process: its standard output, wall seconds and peak RSS (MB)."""
+    code = ("import resource, sys\nfrom asr.cli import main\ncode = main(sys.argv[1:])\n"
+            "print(f'MAXRSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}', file=sys.stderr)\nsys.exit(code)")
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
+    elapsed = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise RuntimeError(f"asr {' '.join(args)} failed: {proc.stderr[-500:]}")
+    rss = [line for line in proc.stderr.splitlines() if line.startswith("MAXRSS")][-1]
+    return proc.stdout, elapsed, int(rss.split()[1]) / 1024
+
+
+def one_by_one_wer(model: Path, manifest: Path, n: int) -> float:
+    import asr
+
+    utts = read_manifest(manifest)
+    utts = [utts[i % len(utts)] for i in range(n)]
+    m = asr.load(model, device="cpu")
+    hyps = [r.text for r in m.transcribe_files([u.audio_filepath for u in utts], timestamps=False)]
+    return error_rates([u.text for u in utts], hyps).wer
+
+
+def long_audio(model: Path, manifest: Path, work: Path, scale: float = 1.0) -> dict:
+    out = {}
+    for name, minutes, pause in (("hour_with_pauses", 60.0 * scale, 0.5), ("ten_minutes_no_pauses", 10.0 * scale, 0.0)):
+        path = work / f"{name}.flac"
+        reference = build_recording(manifest, minutes, pause, path)
+        stdout, elapsed, rss = run_cli(["transcribe", "--model", str(model), "--device", "cpu", str(path)])
+        hypothesis = stdout.split("\t", 1)[1].strip()
+        duration = sf.info(str(path)).duration
+        words = len(reference.split())
+        out[name] = {"audio_seconds": round(duration, 1), "wall_seconds": round(elapsed, 2),
+                     "rtf": round(elapsed / duration, 5), "peak_rss_mb": round(rss),
+                     "wer": round(error_rates([reference], [hypothesis]).wer, 4),
+                     "wer_one_by_one": round(one_by_one_wer(model, manifest, _count(manifest, minutes, pause)), 4),
+                     "words_reference": words, "words_hypothesis": len(hypothesis.split())}
+    return out
+
+
+def _count(manifest: Path, minutes: float, pause: float) -> int:
+    """How many utterances :func:`build_recording` used (the same walk, without the audio)."""
+    utts = read_manifest(manifest)
+    total, i = 0.0, 0
+    while total < minutes * 60:
+        u = utts[i % len(utts)]
+        i += 1
+        total += u.duration + pause
+    return i
+
+
+def onnx(model: Path, manifest: Path, work: Path) -> dict:
+    """WER and RTF of the PyTorch model and its fp32 and int8 exports on ``manifest`` (in-process, after a
+    warm-up, so imports and loading are not counted)."""
+    import asr
+    from asr.evaluate import evaluate
+    from asr.export import export_onnx
+
+    out: dict = {}
+    paths = {"pytorch": model, "onnx_fp32": work / "model.onnx", "onnx_int8": work / "model.int8.onnx"}
+    export_onnx(model, paths["onnx_fp32"])
+    export_onnx(model, paths["onnx_int8"], int8=True)
+    for name, path in paths.items():
+        m = asr.load(path, device="cpu")
+        transcriber = m.transcriber(timestamps=False)
+        evaluate(transcriber, manifest)  # warm-up
+        start = time.perf_counter()
+        rates, results = evaluate(transcriber, manifest)
+        elapsed = time.perf_counter() - start
+        audio = sum(r.duration for r in results)
+        out[name] = {"wer": round(rates.wer, 4), "rtf": round(elapsed / audio, 5),
+                     "megabytes": round(path.stat().st_size / 1e6, 1)}
+    out["int8_speedup_vs_pytorch"] = round(out["pytorch"]["rtf"] / out["onnx_int8"]["rtf"], 2)
+    return out
+
+
+# -- the server ---------------------------------------------------------------------------------------------
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _post(port: int, data: bytes, name: str, timeout: float = 600) -> tuple[int, float, dict]:
+    boundary = uuid.uuid4().hex
+    body = (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n\r\n'.encode()
+            + data + f"\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\nasr\r\n"
+                     f"--{boundary}--\r\n".encode())
+    start = time.perf_counter()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("POST", "/v1/audio/transcriptions", body,
+                     {"Content-Type": f"multipart/form-data; boundary={boundary}"})
+        response = conn.getresponse()
+        response.read()
+        return response.status, time.perf_counter() - start, dict(response.getheaders())
+    except (OSError, http.client.HTTPException):
+        return 0, time.perf_counter() - start, {}
+    finally:
+        conn.close()
+
+
+def _clips(manifest: Path, work: Path, n: int) -> list[tuple[bytes, float]]:
+    """``n`` files of 2-10 s (several test utterances each), as uploaded bytes and seconds."""
+    utts = read_manifest(manifest)
+    rng = np.random.default_rng(0)
+    clips, k = [], 0
+    for i in range(n):
+        target, parts = rng.uniform(2, 10), []
+        while sum(p.size for p in parts) / SAMPLE_RATE < target - 1:
+            parts += [read_audio(utts[k % len(utts)].audio_filepath), np.zeros(4000, np.float32)]
+            k += 1
+        wave = np.concatenate(parts)[: int(10 * SAMPLE_RATE)]
+        path = work / f"clip{i}.flac"
+        sf.write(str(path), wave, SAMPLE_RATE)
+        clips.append((path.read_bytes(), wave.size / SAMPLE_RATE))
+    return clips
+
+
+def _concurrent(port: int, jobs: list[tuple[bytes, float]], clients: int) -> tuple[float, list[tuple[int, float, dict]]]:
+    results: list = [None] * len(jobs)
+    cursor = iter(range(len(jobs)))
+    lock = threading.Lock()
+
+    def client() -> None:
+        while True:
+            with lock:
+                i = next(cursor, None)
+            if i is None:
+                return
+            results[i] = _post(port, jobs[i][0], f"clip{i}.flac")
+
+    start = time.perf_counter()
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return time.perf_counter() - start, results
+
+
+def server(model: Path, manifest: Path, work: Path, scale: float = 1.0) -> dict:
+    import resource
+
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-c", "import resource, sys, signal\nfrom asr.cli import main\n"
+                             "signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))\n"
+                             "try:\n    main(sys.argv[1:])\nfinally:\n"
+                             "    print(f'MAXRSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}', file=sys.stderr)",
+                             "serve", "--model", str(model), "--device", "cpu", "--port", str(port),
+                             "--max-queue", "16", "--max-upload-mb", "50"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        for _ in range(300):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        clips = _clips(manifest, work, max(int(25 * scale), 4))
+        jobs = clips * 8  # 8 clients x 25 requests
+        audio = sum(d for _, d in jobs)
+        _concurrent(port, clips[:4], 4)  # warm-up
+        sequential_time, sequential = _concurrent(port, clips, 1)
+        sequential_audio = sum(d for _, d in clips)
+        concurrent_time, results = _concurrent(port, jobs, 8)
+        latencies = sorted(t for _, t, _ in results)
+        out = {
+            "load": {"requests": len(jobs), "errors": sum(1 for c, _, _ in results if c != 200),
+                     "throughput_audio_seconds_per_second": round(audio / concurrent_time, 1),
+                     "sequential_audio_seconds_per_second": round(sequential_audio / sequential_time, 1),
+                     "p50_latency_s": round(statistics.median(latencies), 3),
+                     "p95_latency_s": round(latencies[int(0.95 * (len(latencies) - 1))], 3)},
+        }
+        out["load"]["speedup"] = round(out["load"]["throughput_audio_seconds_per_second"]
+                                       / out["load"]["sequential_audio_seconds_per_second"], 2)
+        # A 3 s request while a 10-minute file is being transcribed.
+        long_path = work / "ten_minutes_server.flac"
+        build_recording(manifest, 10.0 * scale, 0.5, long_path)
+        short = next(c for c in clips if 2.5 <= c[1] <= 4.5)
+        holder: dict = {}
+        t = threading.Thread(target=lambda: holder.update(r=_post(port, long_path.read_bytes(), "long.flac")))
+        t.start()
+        time.sleep(1.0)  # the long one is under way
+        code, latency, _ = _post(port, short[0], "short.flac")
+        t.join()
+        out["short_during_long"] = {"status": code, "latency_s": round(latency, 3), "short_seconds": round(short[1], 2),
+                                    "long_status": holder["r"][0], "long_latency_s": round(holder["r"][1], 2)}
+        # Overload: 64 clients, a queue of 16.
+        _, burst = _concurrent(port, [clips[i % len(clips)] for i in range(64)], 64)
+        codes = [c for c, _, _ in burst]
+        out["overload"] = {"clients": 64, "queue": 16, "ok": codes.count(200), "rejected_429": codes.count(429),
+                           "server_errors_5xx": sum(1 for c in codes if c >= 500), "failed_connections": codes.count(0),
+                           "retry_after_on_every_429": all("retry-after" in {k.lower() for k in h}
+                                                           for c, _, h in burst if c == 429)}
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=30)
+    rss = [line for line in err.splitlines() if line.startswith("MAXRSS")]
+    out["server_peak_rss_mb"] = round(int(rss[-1].split()[1]) / 1024) if rss else None
+    return out
+
+
+def run_all(model: Path, manifest: Path, work: Path | None = None, scale: float = 1.0) -> dict:
+    """Every figure; ``scale`` shrinks the recordings and the request counts (tests run it small)."""
+    with tempfile.TemporaryDirectory(dir=work) as tmp:
+        tmp = Path(tmp)
+        results = {"long_audio": long_audio(model, manifest, tmp, scale)}
+        results["onnx"] = onnx(model, manifest, tmp)
+        results["server"] = server(model, manifest, tmp, scale)
+    return results
+
+
+if __name__ == "__main__":  # python -m asr.bench_inference MODEL MANIFEST [OUT.json]
+    figures = run_all(Path(sys.argv[1]), Path(sys.argv[2]))
+    text = json.dumps(figures, indent=1)
+    print(text)
+    if len(sys.argv) > 3:
+        Path(sys.argv[3]).write_text(text + "\n")
