@@ -141,11 +141,11 @@ def test_resume_skips_the_finished_batches_of_that_epoch_only():
 
 
 def test_speed_perturbation_buckets_by_perturbed_duration():
-    from asr.training.wave_augment import speed_factor
+    from asr.training.wave_augment import WaveAugmentConfig, speed_factor
 
     d = durations()
     speeds = (0.9, 1.0, 1.1)
-    sampler = DurationBatchSampler(d, 60.0, seed=1, speeds=speeds)
+    sampler = DurationBatchSampler(d, 60.0, seed=1, augment=WaveAugmentConfig(speeds=speeds))
     sampler.set_epoch(1)
     actual = [d[i] / speed_factor(speeds, 1, 1, i) for i in range(len(d))]
     batches = list(sampler)

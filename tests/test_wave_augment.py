@@ -159,3 +159,26 @@ def test_channel_effects_are_reproducible_and_each_draws_only_when_on():
     assert torch.equal(WaveAugment(off, seed=3)(wave, 2, 5), WaveAugment(cfg, seed=3)(wave, 2, 5))
     with pytest.raises(AsrError, match="unknown codec"):
         WaveAugment(WaveAugmentConfig(codec_prob=0.5, codecs=("wma",)))
+
+
+def test_edge_padding_adds_the_drawn_silence_and_the_sampler_knows_it():
+    from asr.training.sampler import DurationBatchSampler
+    from asr.training.wave_augment import edge_pads, perturbed_duration
+
+    cfg = WaveAugmentConfig(pad_prob=1.0, pad_seconds=(0.2, 0.5))
+    aug = WaveAugment(cfg, seed=3)
+    wave = sine() + 0.01 * torch.randn(SAMPLE_RATE, generator=torch.Generator().manual_seed(0))
+    before, after = edge_pads(cfg, 3, 2, 7)
+    assert 0.2 <= before <= 0.5 and 0.2 <= after <= 0.5
+    out = aug(wave, 2, 7)
+    assert out.numel() == wave.numel() + round(before * SAMPLE_RATE) + round(after * SAMPLE_RATE)
+    head = out[: round(before * SAMPLE_RATE)]
+    assert float(head.abs().max()) < 0.1  # silence (or the file's own noise floor), not speech
+    assert torch.equal(out, aug(wave, 2, 7))
+    assert perturbed_duration(cfg, 1.0, 3, 2, 7) == pytest.approx(1.0 + before + after)
+    durations = [1.0 + 0.1 * i for i in range(40)]
+    sampler = DurationBatchSampler(durations, 10.0, seed=3, augment=cfg)
+    sampler.set_epoch(2)
+    heard = [perturbed_duration(cfg, d, 3, 2, i) for i, d in enumerate(durations)]
+    assert all(max(heard[i] for i in b) * len(b) <= 10.0 or len(b) == 1 for b in sampler)
+    assert edge_pads(WaveAugmentConfig(), 3, 2, 7) == (0.0, 0.0)

@@ -70,7 +70,7 @@ class ASRDataModule(pl.LightningDataModule):
         rank = self.trainer.global_rank if self.trainer else 0
         sampler = DurationBatchSampler(
             [u.duration for u in dataset.utts], max_seconds, shuffle=train, seed=self.seed,
-            num_replicas=world, rank=rank, speeds=self.augment.speeds if train else (), drop_uneven=train,
+            num_replicas=world, rank=rank, augment=self.augment if train else None, drop_uneven=train,
             sortagrad=self.sortagrad and train, on_epoch=dataset.set_epoch,
         )
         sampler.set_epoch(self.trainer.current_epoch if self.trainer else 0)

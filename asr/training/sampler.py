@@ -8,7 +8,7 @@ from typing import Callable, Iterator
 from torch.utils.data import Sampler
 
 from asr.batching import bucket
-from asr.training.wave_augment import speed_factor
+from asr.training.wave_augment import WaveAugmentConfig, perturbed_duration
 
 
 class DurationBatchSampler(Sampler[list[int]]):
@@ -23,8 +23,8 @@ class DurationBatchSampler(Sampler[list[int]]):
     With ``sortagrad`` the first epoch goes from the shortest batches to the longest (DeepSpeech 2's SortaGrad:
     CTC leaves its all-blank start sooner on short utterances); later epochs are shuffled.
 
-    With speed perturbation (``speeds``) utterances are bucketed by their perturbed duration, so padding and
-    ``max_seconds`` hold for the audio the model actually sees. :meth:`resume_at` skips the batches that an
+    With speed perturbation or edge padding (``augment``) utterances are bucketed by their perturbed duration, so
+    padding and ``max_seconds`` hold for the audio the model actually sees. :meth:`resume_at` skips the batches that an
     interrupted run already trained on; ``len()`` stays the whole epoch's count, as Lightning's loop expects.
     """
 
@@ -37,7 +37,7 @@ class DurationBatchSampler(Sampler[list[int]]):
         jitter: float = 0.01,  # +-1 %: reshuffles neighbours every epoch at 1 % padding (0.05: 4.4 %, measured)
         num_replicas: int = 1,
         rank: int = 0,
-        speeds: tuple[float, ...] = (),
+        augment: WaveAugmentConfig | None = None,
         drop_uneven: bool = True,
         sortagrad: bool = False,
         on_epoch: Callable[[int], None] | None = None,
@@ -51,7 +51,7 @@ class DurationBatchSampler(Sampler[list[int]]):
         self.jitter = jitter
         self.num_replicas = num_replicas
         self.rank = rank
-        self.speeds = tuple(speeds)
+        self.augment = augment if augment is not None and (augment.speeds or augment.pad_prob > 0) else None
         self.drop_uneven = drop_uneven
         self.sortagrad = sortagrad
         self.on_epoch = on_epoch  # told each new epoch (the dataset's augmentation depends on it)
@@ -83,8 +83,8 @@ class DurationBatchSampler(Sampler[list[int]]):
     def _make_batches(self) -> list[list[int]]:
         rng = random.Random(self.seed * 100_003 + self.epoch)
         durations = self.durations
-        if self.speeds:
-            durations = [d / speed_factor(self.speeds, self.seed, self.epoch, i) for i, d in enumerate(durations)]
+        if self.augment is not None:
+            durations = [perturbed_duration(self.augment, d, self.seed, self.epoch, i) for i, d in enumerate(durations)]
         key = [d * (1 + rng.uniform(-self.jitter, self.jitter)) for d in durations] if self.shuffle else None
         batches = bucket(durations, self.max_seconds, key)
         if self.shuffle and not (self.sortagrad and self.epoch == 0):

@@ -42,11 +42,16 @@ class WaveAugmentConfig:
     compression: tuple[float, float] = (0.5, 0.99)  # libsndfile compression level range (see asr.dsp.codec)
     gain_db: tuple[float, float] = (0.0, 0.0)  # level change range, dB, drawn for every utterance
     clip_prob: float = 0.0  # fraction clipped at 30-90 % of its peak (an overdriven input)
+    # Silence around the speech, as a recording or a segmenter's cut leaves it: this fraction of utterances
+    # gets pad_seconds (drawn for each side) of the utterance's own noise floor, or of digital silence.
+    pad_prob: float = 0.0
+    pad_seconds: tuple[float, float] = (0.05, 0.8)
 
     @property
     def active(self) -> bool:
         return (bool(self.speeds) or self.noise_prob > 0 or self.reverb_prob > 0 or self.eq_prob > 0
-                or self.telephone_prob > 0 or self.codec_prob > 0 or self.gain_db != (0.0, 0.0) or self.clip_prob > 0)
+                or self.telephone_prob > 0 or self.codec_prob > 0 or self.gain_db != (0.0, 0.0) or self.clip_prob > 0
+                or self.pad_prob > 0)
 
 
 def item_rng(seed: int, epoch: int, index: int, stream: str) -> random.Random:
@@ -65,6 +70,31 @@ def speed_factor(speeds: tuple[float, ...], seed: int, epoch: int, index: int) -
     return item_rng(seed, epoch, index, "speed").choice(speeds)
 
 
+def edge_pads(config: WaveAugmentConfig, seed: int, epoch: int, index: int) -> tuple[float, float]:
+    """Seconds of silence added before and after utterance ``index`` in ``epoch`` ((0, 0) when not drawn)."""
+    if config.pad_prob <= 0:
+        return 0.0, 0.0
+    rng = item_rng(seed, epoch, index, "pad")
+    if rng.random() >= config.pad_prob:
+        return 0.0, 0.0
+    return round(rng.uniform(*config.pad_seconds), 3), round(rng.uniform(*config.pad_seconds), 3)
+
+
+def perturbed_duration(config: WaveAugmentConfig, duration: float, seed: int, epoch: int, index: int) -> float:
+    """Seconds of utterance ``index`` as the model hears it in ``epoch``: the sampler buckets by this, so padding
+    and ``max_batch_seconds`` hold for the augmented audio."""
+    return duration / speed_factor(config.speeds, seed, epoch, index) + sum(edge_pads(config, seed, epoch, index))
+
+
+def pad_edges(wave: torch.Tensor, before: float, after: float, generator: torch.Generator, floor: bool) -> torch.Tensor:
+    """``wave`` with ``before`` and ``after`` seconds of silence: its noise floor (the RMS of its quietest 20 ms,
+    as white noise) when ``floor``, else digital zeros, as a file cut from a longer one has."""
+    frames = wave[: wave.numel() // 320 * 320].reshape(-1, 320)
+    level = float(frames.pow(2).mean(dim=1).min().sqrt()) if floor and frames.numel() else 0.0
+    pads = [level * torch.randn(int(round(s * SAMPLE_RATE)), generator=generator) for s in (before, after)]
+    return torch.cat([pads[0], wave, pads[1]])
+
+
 @lru_cache(maxsize=8)
 def _audio_files(folder: str) -> tuple[tuple[str, float], ...]:
     root = Path(folder)
@@ -77,7 +107,8 @@ def _audio_files(folder: str) -> tuple[tuple[str, float], ...]:
 
 
 class WaveAugment:
-    """Applies a :class:`WaveAugmentConfig` to one utterance: speed, then reverberation, then noise."""
+    """Applies a :class:`WaveAugmentConfig` to one utterance: speed, silence at the edges, reverberation, EQ or
+    telephone band, noise, codec, level and clipping."""
 
     def __init__(self, config: WaveAugmentConfig, seed: int = 0):
         unknown = sorted(set(config.codecs) - set(CODECS))
@@ -97,6 +128,9 @@ class WaveAugment:
         wave = change_speed(wave, speed_factor(cfg.speeds, self.seed, epoch, index))
         rng = item_rng(self.seed, epoch, index, "wave")
         generator = torch.Generator().manual_seed(rng.getrandbits(63))
+        before, after = edge_pads(cfg, self.seed, epoch, index)
+        if before or after:
+            wave = pad_edges(wave, before, after, generator, floor=item_rng(self.seed, epoch, index, "floor").random() < 0.5)
         if cfg.reverb_prob > 0 and rng.random() < cfg.reverb_prob:
             if cfg.rir_dir:
                 path, _ = rng.choice(_audio_files(cfg.rir_dir))
