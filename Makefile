@@ -16,7 +16,7 @@ KENLM := tools/kenlm
 KENLM_DEBIAN := cmake g++ make libboost-program-options-dev libboost-system-dev libboost-thread-dev \
 	libboost-test-dev zlib1g-dev libbz2-dev liblzma-dev libeigen3-dev
 
-.PHONY: install system kenlm test demo prepare train bench clean
+.PHONY: install system kenlm test demo long prepare train bench clean
 
 install: $(STAMP)
 
@@ -77,6 +77,24 @@ demo: install kenlm
 
 exp/synthetic/model.pt: data/synthetic/.done recipes/synthetic/config.yaml
 	$(BIN)/asr train --config recipes/synthetic/config.yaml
+
+# The longer profile (about 2 h on 2 CPU cores): general English, a bigger model, a general-English LM (>= 50k words).
+LONG := exp/synthetic_long
+LONG_DATA := data/synthetic_long
+long: install kenlm
+	@start=$$(date +%s); \
+	$(BIN)/asr prepare synthetic --config recipes/synthetic/corpus_long.yaml && \
+	$(BIN)/asr train --config recipes/synthetic/config.yaml --config recipes/synthetic/long.yaml && \
+	$(BIN)/asr lm build $(LONG_DATA)/lm_text.txt $(LONG_DATA)/words.txt --out $(LONG)/lm --order 4 --prune 0 1 1 && \
+	$(BIN)/asr tune-lm --model $(LONG)/model.pt --manifest $(LONG_DATA)/dev.jsonl --lm $(LONG)/lm/lm.bin \
+		--out $(LONG)/decode.yaml | tail -n 1 && \
+	for split in $(TEST_SPLITS); do \
+		$(BIN)/asr evaluate --model $(LONG)/model.pt --manifest $(LONG_DATA)/$$split.jsonl \
+			--report $(LONG)/report_$$split.json && \
+		$(BIN)/asr evaluate --model $(LONG)/model.pt --manifest $(LONG_DATA)/$$split.jsonl \
+			--decode-config $(LONG)/decode.yaml --report $(LONG)/report_$${split}_lm.json || exit 1; \
+	done && \
+	echo "long profile finished in $$(( $$(date +%s) - start )) s; model: $(LONG)/model.pt"
 
 # Speed and padding of the demo-sized pipeline on this machine -> exp/bench.json (after make demo for the LM figures).
 bench: install

@@ -108,3 +108,15 @@ def test_prepare_writes_manifests_resumes_and_skips(tmp_path):
     assert manifests["train"].stat().st_mtime_ns == stamp
     plan_rows = [json.loads(line) for line in (tmp_path / "syn" / "plan.jsonl").read_text().splitlines()]
     assert len(plan_rows) == sum(len(u) for u in utts.values())
+
+
+def test_shipped_corpus_configs_name_only_real_options():
+    import yaml
+    from dataclasses import fields
+    from pathlib import Path
+
+    names = {f.name for f in fields(SyntheticConfig)}
+    for path in (Path(__file__).parent.parent / "recipes" / "synthetic").glob("corpus*.yaml"):
+        options = yaml.safe_load(path.read_text())
+        assert set(options) <= names, path
+        assert replace(SyntheticConfig(), **{k: tuple(v) if isinstance(v, list) else v for k, v in options.items()})

@@ -51,6 +51,9 @@ def test_train_export_transcribe_evaluate(tmp_path, speech_manifest, speech, cap
 def _config_stacks():
     """Every recipe config alone and under each profile (cpu / gpu), plus a recipe's own gpu.yaml on top."""
     stacks = []
+    synthetic = RECIPES / "synthetic"
+    stacks.append([synthetic / "config.yaml", synthetic / "long.yaml"])
+    stacks.append([synthetic / "config.yaml", synthetic / "long.yaml", synthetic / "gpu.yaml"])
     for config in sorted(RECIPES.glob("*/config.yaml")):
         stacks.append([config])
         if config.parent.name != "synthetic":
@@ -70,7 +73,7 @@ def test_every_shipped_config_parses(stack, capsys):
     assert printed["data"]["train_manifest"] and printed["trainer"]["max_epochs"]
     # The exported model is linked to the run's root folder (like the checkpoints): no recipe repeats it.
     assert not printed["trainer"].get("callbacks")
-    if RECIPES / "gpu.yaml" in stack:
+    if RECIPES / "gpu.yaml" in stack or stack[-1].name == "gpu.yaml":
         assert printed["trainer"]["precision"] == "bf16-mixed"
 
 
@@ -91,3 +94,14 @@ def test_an_old_flag_gets_one_line_naming_the_new_one(capsys):
     assert main(["train", "--model.model.hidden_size", "8"]) == 1
     assert capsys.readouterr().err.strip() == ("asr: error: --model.model.hidden_size: model.model is now "
                                                "model.network: use --model.network.hidden_size")
+
+
+def test_cpu_bf16_is_used_only_where_the_cpu_computes_it(tmp_path, speech_manifest):
+    from asr.training.cli import _native_cpu_bf16
+
+    cli = train(["--config", str(tiny_config(tmp_path, speech_manifest)), "--cpu_bf16", "true",
+                 "--trainer.accelerator", "cpu", "--trainer.max_steps", "2"])
+    native = _native_cpu_bf16({"accelerator": "cpu"})
+    assert cli.trainer.precision == ("bf16-mixed" if native else "32-true")
+    assert torch.isfinite(cli.trainer.callback_metrics["train_loss"])
+    assert not _native_cpu_bf16({"accelerator": "cpu", "precision": "16-mixed"})  # an explicit choice stands
