@@ -66,7 +66,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     from asr.beam import BEAM_FLAGS
-    from asr.serve import ServeSettings, serve
+    from asr.server.app import ServeSettings, serve  # the only way into the server from the core
 
     load = {"device": args.device, "decode_config": args.decode_config, "lm": args.lm, "lexicon": args.lexicon,
             "lexicon_free": args.lexicon_free, "batch_seconds": args.batch_seconds, "max_segment": args.max_segment,

@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "asr"
 LIGHTNING = ("pytorch_lightning", "lightning", "lightning_fabric")
 # The CLI hands `asr train` and `asr prepare` to the other layers from inside those two handlers only.
-CLI_HANDOFFS = {"asr.training.cli", "asr.corpora.recipes"}
+CLI_HANDOFFS = {"asr.training.cli", "asr.corpora.recipes", "asr.server.app"}
 
 
 def imports(path: Path) -> list[tuple[str, bool]]:
@@ -56,6 +56,9 @@ def test_each_layer_imports_only_what_it_may(path):
             assert not is_under(module, ["asr.training"]), f"{path.name} imports {module}"
         if where == "core" and not handoff:
             assert not is_under(module, ["asr.corpora"]), f"{path.name}: the core never imports corpus preparation"
+            assert not is_under(module, ["asr.server"]), f"{path.name}: the core never imports the server"
+        if where == "server":
+            assert not is_under(module, ["asr.training", "asr.corpora"]), f"{path.name}: serving needs neither"
         if where == "corpora":
             assert not is_under(module, ["asr.training"]), f"{path.name}: corpus preparation does not need training"
 

@@ -35,7 +35,7 @@ from pathlib import Path
 from fastapi import Request  # resolved by FastAPI at run time: module level, not inside create_app
 
 from asr.audio import AudioFile
-from asr.batcher import BatchedNetwork, DynamicBatcher
+from asr.server.batcher import BatchedNetwork, DynamicBatcher
 from asr.errors import AsrError
 from asr.output import format_srt, format_vtt, result_cues
 from asr.transcribe import Cancelled, Result, Segment, SegmentResult, Transcriber
@@ -158,7 +158,7 @@ def create_app(server: Server):
 
     app = FastAPI(title="asr", version="1", docs_url="/docs", lifespan=lifespan)
     settings = server.settings
-    web = Path(str(files("asr").joinpath(WEB)))
+    web = Path(str(files("asr.server").joinpath(WEB)))
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, e: ApiError):
@@ -449,6 +449,6 @@ def serve(model: str, load_options: dict, settings: ServeSettings, host: str = "
 
     os.environ[CONFIG_ENV] = json.dumps({"model": model, "load": load_options, "settings": asdict(settings)})
     if workers > 1:
-        uvicorn.run("asr.serve:app_from_env", factory=True, host=host, port=port, workers=workers, log_level="info")
+        uvicorn.run("asr.server.app:app_from_env", factory=True, host=host, port=port, workers=workers, log_level="info")
     else:  # loaded before the port opens: a bad model is a one-line error, not a server that fails later
         uvicorn.run(app_from_env(), host=host, port=port, log_level="info")
