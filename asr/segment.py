@@ -35,7 +35,7 @@ VAD_MODEL = "silero_vad_16k_sequence.onnx"
 class SegmentOptions:
     """How long files are cut. Times in seconds."""
 
-    max_segment: float = 20.0  # longest piece the network reads at once; files up to this are read whole
+    max_segment: float = 12.0  # longest piece the network reads at once; files up to this are read whole
     threshold: float = 0.5  # speech probability that starts speech (Silero's default)
     min_pause: float = 0.25  # shorter dips below the threshold do not end speech
     pad: float = 0.2  # silence kept around each stretch of speech

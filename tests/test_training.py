@@ -94,14 +94,3 @@ def test_an_old_flag_gets_one_line_naming_the_new_one(capsys):
     assert main(["train", "--model.model.hidden_size", "8"]) == 1
     assert capsys.readouterr().err.strip() == ("asr: error: --model.model.hidden_size: model.model is now "
                                                "model.network: use --model.network.hidden_size")
-
-
-def test_cpu_bf16_is_used_only_where_the_cpu_computes_it(tmp_path, speech_manifest):
-    from asr.training.cli import _native_cpu_bf16
-
-    cli = train(["--config", str(tiny_config(tmp_path, speech_manifest)), "--cpu_bf16", "true",
-                 "--trainer.accelerator", "cpu", "--trainer.max_steps", "2"])
-    native = _native_cpu_bf16({"accelerator": "cpu"})
-    assert cli.trainer.precision == ("bf16-mixed" if native else "32-true")
-    assert torch.isfinite(cli.trainer.callback_metrics["train_loss"])
-    assert not _native_cpu_bf16({"accelerator": "cpu", "precision": "16-mixed"})  # an explicit choice stands
