@@ -65,12 +65,10 @@ demo: install kenlm
 	$(BIN)/asr lm build data/synthetic/train.jsonl --out $(EXP)/lm && \
 	$(BIN)/asr tune-lm --model $(EXP)/model.pt --manifest data/synthetic/dev.jsonl --lm $(EXP)/lm/lm.bin \
 		--out $(EXP)/decode.yaml | tail -n 1 && \
-	for split in $(TEST_SPLITS); do \
-		$(BIN)/asr evaluate --model $(EXP)/model.pt --manifest data/synthetic/$$split.jsonl \
-			--report $(EXP)/report_$$split.json && \
-		$(BIN)/asr evaluate --model $(EXP)/model.pt --manifest data/synthetic/$$split.jsonl \
-			--decode-config $(EXP)/decode.yaml --report $(EXP)/report_$${split}_lm.json || exit 1; \
-	done && \
+	$(BIN)/asr evaluate --model $(EXP)/model.pt --manifest $(TEST_SPLITS:%=data/synthetic/%.jsonl) \
+		--report '$(EXP)/report_{split}.json' && \
+	$(BIN)/asr evaluate --model $(EXP)/model.pt --manifest $(TEST_SPLITS:%=data/synthetic/%.jsonl) \
+		--decode-config $(EXP)/decode.yaml --report '$(EXP)/report_{split}_lm.json' && \
 	$(BIN)/asr transcribe --model $(EXP)/model.pt --decode-config $(EXP)/decode.yaml \
 		$$(ls data/synthetic/audio/test/*.flac | head -n 5) && \
 	echo "demo finished in $$(( $$(date +%s) - start )) s; model: $(EXP)/model.pt, decoding config: $(EXP)/decode.yaml"
@@ -88,12 +86,10 @@ long: install kenlm
 	$(BIN)/asr lm build $(LONG_DATA)/lm_text.txt $(LONG_DATA)/words.txt --out $(LONG)/lm --order 4 --prune 0 1 1 && \
 	$(BIN)/asr tune-lm --model $(LONG)/model.pt --manifest $(LONG_DATA)/dev.jsonl --lm $(LONG)/lm/lm.bin \
 		--out $(LONG)/decode.yaml | tail -n 1 && \
-	for split in $(TEST_SPLITS); do \
-		$(BIN)/asr evaluate --model $(LONG)/model.pt --manifest $(LONG_DATA)/$$split.jsonl \
-			--report $(LONG)/report_$$split.json && \
-		$(BIN)/asr evaluate --model $(LONG)/model.pt --manifest $(LONG_DATA)/$$split.jsonl \
-			--decode-config $(LONG)/decode.yaml --report $(LONG)/report_$${split}_lm.json || exit 1; \
-	done && \
+	$(BIN)/asr evaluate --model $(LONG)/model.pt --manifest $(TEST_SPLITS:%=$(LONG_DATA)/%.jsonl) \
+		--report '$(LONG)/report_{split}.json' && \
+	$(BIN)/asr evaluate --model $(LONG)/model.pt --manifest $(TEST_SPLITS:%=$(LONG_DATA)/%.jsonl) \
+		--decode-config $(LONG)/decode.yaml --report '$(LONG)/report_{split}_lm.json' && \
 	echo "long profile finished in $$(( $$(date +%s) - start )) s; model: $(LONG)/model.pt"
 
 # Speed and padding of the demo-sized pipeline on this machine -> exp/bench.json (after make demo for the LM figures).

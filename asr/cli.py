@@ -50,18 +50,24 @@ def _transcribe(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     from asr.evaluate import evaluate, write_report
 
-    model = _load(args)
-    rates, results = evaluate(model.transcriber(timestamps=False), args.manifest, progress=sys.stderr.isatty())
-    for r in results:
-        if r.error:
-            print(f"asr: error: {r.error} (scored as an empty hypothesis)", file=sys.stderr)
-    print(f"{args.manifest}: WER {100 * rates.wer:.2f} % ({rates.word_errors}/{rates.words} words)  "
-          f"CER {100 * rates.cer:.2f} % ({rates.char_errors}/{rates.chars} chars)  {len(results)} utterances  "
-          f"[{model.decoder.describe()}]")
-    if args.report:
-        write_report(args.report, rates, results, args.manifest, args.model)
-        print(f"report written to {args.report}")
-    return 1 if any(r.error for r in results) else 0
+    if args.report and len(args.manifest) > 1 and "{split}" not in args.report:
+        raise AsrError("--report with several manifests needs {split} in its name (the manifest's stem)")
+    model = _load(args)  # once for every manifest
+    failed = False
+    for manifest in args.manifest:
+        rates, results = evaluate(model.transcriber(timestamps=False), manifest, progress=sys.stderr.isatty())
+        for r in results:
+            if r.error:
+                failed = True
+                print(f"asr: error: {r.error} (scored as an empty hypothesis)", file=sys.stderr)
+        print(f"{manifest}: WER {100 * rates.wer:.2f} % ({rates.word_errors}/{rates.words} words)  "
+              f"CER {100 * rates.cer:.2f} % ({rates.char_errors}/{rates.chars} chars)  {len(results)} utterances  "
+              f"[{model.decoder.describe()}]", flush=True)
+        if args.report:
+            report = args.report.replace("{split}", Path(manifest).stem)
+            write_report(report, rates, results, manifest, args.model)
+            print(f"report written to {report}")
+    return 1 if failed else 0
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -196,8 +202,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("evaluate", help="WER and CER of a model on a manifest")
     p.add_argument("--model", required=True)
-    p.add_argument("--manifest", required=True, help="JSON-lines manifest with reference text")
-    p.add_argument("--report", help="write a JSON report with per-utterance results here")
+    p.add_argument("--manifest", required=True, nargs="+", help="JSON-lines manifest(s) with reference text")
+    p.add_argument("--report", help="write a JSON report with per-utterance results here; with several manifests "
+                                    "{split} in the name stands for each one's stem, e.g. report_{split}.json")
     _running_args(p)
     _decoding_args(p)
 

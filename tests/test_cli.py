@@ -121,3 +121,17 @@ def test_console_entry_point_exit_code_and_no_traceback(tmp_path, tiny_model):
     assert proc.returncode == 1
     assert proc.stderr.splitlines()[0] == f"asr: error: {tmp_path / 'missing.wav'}: no such file"
     assert "Traceback" not in proc.stderr
+
+
+def test_evaluate_several_manifests_with_one_model_load(capsys, tmp_path, tiny_model, speech_manifest):
+    half = speech_manifest.parent / "half.jsonl"  # beside it: relative audio paths stay valid
+    half.write_text("\n".join(speech_manifest.read_text().splitlines()[:4]) + "\n")
+    code, out, err = run(capsys, "evaluate", "--model", tiny_model, "--manifest", speech_manifest, half,
+                         "--report", tmp_path / "r_{split}.json")
+    assert code == 0, err
+    assert [line.split(":")[0] for line in out.splitlines() if "WER" in line] == [str(speech_manifest), str(half)]
+    assert len(json.loads((tmp_path / "r_half.json").read_text())["utterances"]) == 4
+    assert (tmp_path / f"r_{speech_manifest.stem}.json").is_file()
+    code, _, err = run(capsys, "evaluate", "--model", tiny_model, "--manifest", speech_manifest, half,
+                       "--report", tmp_path / "r.json")
+    assert code == 1 and "{split}" in err

@@ -56,7 +56,7 @@ ESPEAK_ACCENTS = ("en-us", "en", "en-gb-scotland", "en-gb-x-rp", "en-gb-x-gbclan
 @dataclass(frozen=True)
 class SyntheticConfig:
     out_dir: str = "data/synthetic"
-    train: int = 17000  # training sentences
+    train: int = 10000  # training sentences (the demo's budget: about 5 h of audio)
     dev: int = 200  # sentences (one per file) of each held-out split...
     test: int = 300
     test_unseen_voice: int = 300
