@@ -208,7 +208,8 @@ class Transcriber:
             if bar:
                 bar.update(w.keep_end - w.keep_start)
             if index + 1 < len(windows):  # drop what no later window reads
-                drop = int(round(windows[index + 1].start * SAMPLE_RATE)) - first
+                # at most what is held: the next window may start in a block not read yet
+                drop = min(int(round(windows[index + 1].start * SAMPLE_RATE)) - first, buffer.size)
                 if drop > 0:
                     buffer, first = buffer[drop:], first + drop
         if bar:
