@@ -238,3 +238,25 @@ def test_over_the_queue_requests_get_429_with_retry_after(tiny_model, tmp_path, 
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_the_model_is_loaded_off_the_main_thread(tiny_model, monkeypatch):
+    # Torch work on the batcher's thread runs 4-5 x slower once the main thread has run a parallel op (loading
+    # does): the server loads its model elsewhere, and the main thread only runs the event loop.
+    import threading
+
+    import asr.api
+    from asr.server import app as server_app
+
+    threads = []
+    real_load = asr.api.load
+
+    def recording_load(*args, **kwargs):
+        threads.append(threading.current_thread())
+        return real_load(*args, **kwargs)
+
+    monkeypatch.setattr(asr.api, "load", recording_load)
+    monkeypatch.setenv(server_app.CONFIG_ENV, json.dumps({"model": str(tiny_model), "load": {"device": "cpu"},
+                                                          "settings": {}}))
+    app = server_app.app_from_env()
+    assert app is not None and threads and threads[0] is not threading.main_thread()
