@@ -281,7 +281,9 @@ def print_inference(inf: dict) -> None:
     o = inf["onnx"]
     print(f"{'onnx':38} WER pytorch {100 * o['pytorch']['wer']:.2f} %, fp32 {100 * o['onnx_fp32']['wer']:.2f} %, "
           f"int8 {100 * o['onnx_int8']['wer']:.2f} %; RTF {o['pytorch']['rtf']:.4f} / {o['onnx_fp32']['rtf']:.4f} / "
-          f"{o['onnx_int8']['rtf']:.4f}: int8 {o['int8_speedup_vs_pytorch']:.2f} x PyTorch (>= 1.5)")
+          f"{o['onnx_int8']['rtf']:.4f}: int8 {o['int8_speedup_vs_pytorch']:.2f} x PyTorch (>= 1.5); network alone "
+          f"{o['pytorch']['network_rtf']:.4f} / {o['onnx_fp32']['network_rtf']:.4f} / {o['onnx_int8']['network_rtf']:.4f}: "
+          f"int8 {o['int8_network_speedup_vs_pytorch']:.2f} x")
     s = inf["server"]
     load = s["load"]
     print(f"{'server, 8 clients x 25 requests':38} {load['errors']} errors, {load['throughput_audio_seconds_per_second']} "
