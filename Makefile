@@ -55,6 +55,15 @@ train: install
 	$(BIN)/asr train --config recipes/$(strip $(PROFILE)).yaml --config recipes/$(RECIPE)/config.yaml \
 		$(if $(wildcard recipes/$(RECIPE)/$(strip $(PROFILE)).yaml),--config recipes/$(RECIPE)/$(strip $(PROFILE)).yaml) $(ARGS)
 
+# tune_and_evaluate(EXP, DATA): tune the LM of EXP on DATA's dev split, then score every test split greedy and
+# with the LM (EXP/report_{split}[_lm].json).
+tune_and_evaluate = $(BIN)/asr tune-lm --model $(1)/model.pt --manifest $(2)/dev.jsonl --lm $(1)/lm/lm.bin \
+		--out $(1)/decode.yaml | tail -n 1 && \
+	$(BIN)/asr evaluate --model $(1)/model.pt --manifest $(TEST_SPLITS:%=$(2)/%.jsonl) \
+		--report '$(1)/report_{split}.json' && \
+	$(BIN)/asr evaluate --model $(1)/model.pt --manifest $(TEST_SPLITS:%=$(2)/%.jsonl) \
+		--decode-config $(1)/decode.yaml --report '$(1)/report_{split}_lm.json'
+
 # The main job on the built-in offline corpus: prepare, train, build + tune the LM, evaluate, transcribe.
 EXP := exp/synthetic
 TEST_SPLITS := test test_unseen_voice test_neural_voice test_long
@@ -63,12 +72,7 @@ demo: install kenlm
 	$(BIN)/asr prepare synthetic && \
 	$(MAKE) --no-print-directory $(EXP)/model.pt && \
 	$(BIN)/asr lm build data/synthetic/train.jsonl --out $(EXP)/lm && \
-	$(BIN)/asr tune-lm --model $(EXP)/model.pt --manifest data/synthetic/dev.jsonl --lm $(EXP)/lm/lm.bin \
-		--out $(EXP)/decode.yaml | tail -n 1 && \
-	$(BIN)/asr evaluate --model $(EXP)/model.pt --manifest $(TEST_SPLITS:%=data/synthetic/%.jsonl) \
-		--report '$(EXP)/report_{split}.json' && \
-	$(BIN)/asr evaluate --model $(EXP)/model.pt --manifest $(TEST_SPLITS:%=data/synthetic/%.jsonl) \
-		--decode-config $(EXP)/decode.yaml --report '$(EXP)/report_{split}_lm.json' && \
+	$(call tune_and_evaluate,$(EXP),data/synthetic) && \
 	$(BIN)/asr transcribe --model $(EXP)/model.pt --decode-config $(EXP)/decode.yaml \
 		$$(ls data/synthetic/audio/test/*.flac | head -n 5) && \
 	echo "demo finished in $$(( $$(date +%s) - start )) s; model: $(EXP)/model.pt, decoding config: $(EXP)/decode.yaml"
@@ -84,12 +88,7 @@ long: install kenlm
 	$(BIN)/asr prepare synthetic --config recipes/synthetic/corpus_long.yaml && \
 	$(BIN)/asr train --config recipes/synthetic/config.yaml --config recipes/synthetic/long.yaml && \
 	$(BIN)/asr lm build $(LONG_DATA)/lm_text.txt $(LONG_DATA)/words.txt --out $(LONG)/lm --order 4 --prune 0 1 1 && \
-	$(BIN)/asr tune-lm --model $(LONG)/model.pt --manifest $(LONG_DATA)/dev.jsonl --lm $(LONG)/lm/lm.bin \
-		--out $(LONG)/decode.yaml | tail -n 1 && \
-	$(BIN)/asr evaluate --model $(LONG)/model.pt --manifest $(TEST_SPLITS:%=$(LONG_DATA)/%.jsonl) \
-		--report '$(LONG)/report_{split}.json' && \
-	$(BIN)/asr evaluate --model $(LONG)/model.pt --manifest $(TEST_SPLITS:%=$(LONG_DATA)/%.jsonl) \
-		--decode-config $(LONG)/decode.yaml --report '$(LONG)/report_{split}_lm.json' && \
+	$(call tune_and_evaluate,$(LONG),$(LONG_DATA)) && \
 	echo "long profile finished in $$(( $$(date +%s) - start )) s; model: $(LONG)/model.pt"
 
 # Speed and padding of the demo-sized pipeline on this machine -> exp/bench.json (after make demo for the LM figures).

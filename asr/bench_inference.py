@@ -43,12 +43,12 @@ def _trim(wave: np.ndarray) -> np.ndarray:
     return wave[max(loud[0] - margin, 0): loud[-1] + 1 + margin] if loud.size else wave
 
 
-def build_recording(manifest: Path, minutes: float, pause: float, out: Path) -> tuple[list[str], list[tuple[int, int]]]:
+def build_recording(manifest: Path, minutes: float, pause: float, out: Path) -> tuple[list[str], list[np.ndarray]]:
     """Join the manifest's utterances (cycling) into ``minutes`` of audio with ``pause`` seconds of silence
     between them (0: each trimmed of its own silence too, so the speech never stops); returns each utterance's
-    transcript and its ``[start, end)`` samples in the recording."""
+    transcript and its audio as written (the recording holds them in order, the pauses between)."""
     utts = read_manifest(manifest)
-    texts, spans, total, i = [], [], 0, 0
+    texts, waves, total, i = [], [], 0, 0
     with sf.SoundFile(str(out), "w", SAMPLE_RATE, 1, subtype="PCM_16", format="FLAC") as f:
         while total < minutes * 60 * SAMPLE_RATE:
             u = utts[i % len(utts)]
@@ -58,12 +58,12 @@ def build_recording(manifest: Path, minutes: float, pause: float, out: Path) -> 
                 wave = _trim(wave)
             f.write(wave)
             texts.append(u.text)
-            spans.append((total, total + wave.size))
+            waves.append(wave)
             total += wave.size
             if pause:
                 f.write(np.zeros(int(pause * SAMPLE_RATE), np.float32))
                 total += int(pause * SAMPLE_RATE)
-    return texts, spans
+    return texts, waves
 
 
 def peak_rss_kb() -> int:
@@ -94,19 +94,21 @@ def run_cli(args: list[str]) -> tuple[str, float, float]:
     return proc.stdout, elapsed, int(rss.split()[1]) / 1024
 
 
-def _pieces_wer(model, wave: np.ndarray, texts: list[str], spans: list[tuple[int, int]],
-                group_seconds: float | None) -> float:
-    """WER of the recording's utterances read apart from the rest of it: one by one (``group_seconds`` None), or
-    consecutive utterances in groups of at most ``group_seconds``, each group read whole (cut at the true
-    junctions, so no window seam is involved)."""
+def _pieces_wer(model, texts: list[str], waves: list[np.ndarray], group_seconds: float | None) -> float:
+    """WER of a recording's utterances read apart from the rest of it: one by one (``group_seconds`` None), or
+    consecutive utterances joined in groups of at most ``group_seconds`` (only for a recording without pauses,
+    where joined they are its audio), each group read whole: cut at the true junctions, no window seam."""
     groups: list[list[int]] = []
-    for k, (a, b) in enumerate(spans):
-        if groups and group_seconds and (b - spans[groups[-1][0]][0]) / SAMPLE_RATE <= group_seconds:
+    held = 0  # samples in the last group
+    for k, wave in enumerate(waves):
+        if groups and group_seconds and (held + wave.size) / SAMPLE_RATE <= group_seconds:
             groups[-1].append(k)
+            held += wave.size
         else:
             groups.append([k])
+            held = wave.size
     refs = [" ".join(texts[k] for k in g) for g in groups]
-    hyps = [model.transcribe(wave[spans[g[0]][0]: spans[g[-1]][1]], timestamps=False).text for g in groups]
+    hyps = [model.transcribe(np.concatenate([waves[k] for k in g]), timestamps=False).text for g in groups]
     return error_rates(refs, hyps).wer
 
 
@@ -119,21 +121,20 @@ def long_audio(model: Path, manifest: Path, work: Path, scale: float = 1.0) -> d
     out = {}
     for name, minutes, pause in (("hour_with_pauses", 60.0 * scale, 0.5), ("ten_minutes_no_pauses", 10.0 * scale, 0.0)):
         path = work / f"{name}.flac"
-        texts, spans = build_recording(manifest, minutes, pause, path)
+        texts, waves = build_recording(manifest, minutes, pause, path)
         stdout, elapsed, rss = run_cli(["transcribe", "--model", str(model), "--device", "cpu", "--format", "json",
                                         "--output-dir", str(work), str(path)])
         result = json.loads((work / f"{name}.json").read_text())
         hypothesis, reference = result["text"], " ".join(texts)
-        wave = read_audio(path)
-        duration = wave.size / SAMPLE_RATE
+        duration = sf.info(str(path)).duration
         out[name] = {"audio_seconds": round(duration, 1), "wall_seconds": round(elapsed, 2),
                      "rtf": round(elapsed / duration, 5), "peak_rss_mb": round(rss),
                      "segments": len(result["segments"]),
                      "wer": round(error_rates([reference], [hypothesis]).wer, 4),
-                     "wer_one_by_one": round(_pieces_wer(recognizer, wave, texts, spans, None), 4),
+                     "wer_one_by_one": round(_pieces_wer(recognizer, texts, waves, None), 4),
                      "words_reference": len(reference.split()), "words_hypothesis": len(hypothesis.split())}
         if pause == 0:  # the same speech, no seams: what the joins between utterances cost this model
-            out[name]["wer_pieces_read_whole"] = round(_pieces_wer(recognizer, wave, texts, spans, 12.0), 4)
+            out[name]["wer_pieces_read_whole"] = round(_pieces_wer(recognizer, texts, waves, 12.0), 4)
     return out
 
 

@@ -53,9 +53,10 @@ def _evaluate(args: argparse.Namespace) -> int:
     if args.report and len(args.manifest) > 1 and "{split}" not in args.report:
         raise AsrError("--report with several manifests needs {split} in its name (the manifest's stem)")
     model = _load(args)  # once for every manifest
+    transcriber = model.transcriber(timestamps=False)
     failed = False
     for manifest in args.manifest:
-        rates, results = evaluate(model.transcriber(timestamps=False), manifest, progress=sys.stderr.isatty())
+        rates, results = evaluate(transcriber, manifest, progress=sys.stderr.isatty())
         for r in results:
             if r.error:
                 failed = True

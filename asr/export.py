@@ -9,8 +9,9 @@ The vocabulary, feature and model settings travel in the file's metadata (key ``
 
 Exported with PyTorch's TorchScript-based exporter (``dynamo=False``): the dynamo exporter still has open bugs
 with LSTMs. The BiLSTM's per-utterance reversal (:func:`asr.model.reverse_padded`) exports as ONNX's
-``ReverseSequence``, which reverses each sequence within its own length, so padded batches stay exact. ``int8`` applies ONNX Runtime's dynamic quantisation, which turns the LSTMs (whose weights
-are initializers) into ``DynamicQuantizeLSTM`` and the matrix products into integer ones.
+``ReverseSequence``, which reverses each sequence within its own length, so padded batches stay exact. ``int8``
+applies ONNX Runtime's dynamic quantisation, which turns the LSTMs (whose weights are initializers) into
+``DynamicQuantizeLSTM`` and the matrix products into integer ones.
 """
 
 from __future__ import annotations
