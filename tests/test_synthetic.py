@@ -54,6 +54,24 @@ def test_plan_keeps_splits_and_voices_apart():
     assert plan(cfg, sentences) == items
 
 
+def test_neural_training_voices_leave_the_test_splits_alone():
+    sentences = [f"sentence number {i}" for i in range(400)]
+    base = replace(SMALL, train=200, dev=10, test=20, test_unseen_voice=10, test_neural_voice=10, test_long=3,
+                   multi_fraction=0.0)
+    neural = replace(base, neural_share=0.5, neural_train_voices=("silero:*", "hibari:heart"))
+    items = {cfg: plan(cfg, sentences) for cfg in (base, neural)}
+    train_voices = [it.voice for it in items[neural] if it.split == "train"]
+    share = sum(v.startswith(("silero:", "hibari:")) for v in train_voices) / len(train_voices)
+    assert 0.35 < share < 0.65 and len({v for v in train_voices if v.startswith("silero:")}) > 50
+    # The test splits (not dev, which is read like train) are the same files with or without neural voices.
+    tests = [[it for it in items[cfg] if it.split.startswith("test")] for cfg in (base, neural)]
+    assert tests[0] == tests[1] and len(tests[0]) == 43
+    with pytest.raises(Exception, match="both a training voice and a held-out voice"):
+        prepare(replace(neural, neural_train_voices=("piper:joe",)))
+    with pytest.raises(Exception, match=r"'\*' stands for all voices of"):
+        plan(replace(neural, neural_train_voices=("flite:*",)), sentences)
+
+
 def test_plan_refuses_too_few_sentences():
     with pytest.raises(Exception, match="only 3 sentences"):
         plan(SMALL, ["a b c"] * 3)

