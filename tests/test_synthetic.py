@@ -13,7 +13,7 @@ from asr.corpora.text_sources import split_clauses
 SMALL = SyntheticConfig(train=6, dev=2, test=2, test_unseen_voice=2, test_neural_voice=2, test_long=1,
                         long_sentences=(2, 3), train_voices=("flite:kal16", "espeak:en-us"),
                         unseen_voices=("flite:awb",), jobs=2, chunk=3, multi_fraction=0.5, max_sentences=3,
-                        edge_silence=(0.1, 0.3))
+                        edge_silence=(0.1, 0.3), neural_share=0.0)
 
 
 def test_select_sentences_limits_vocabulary_and_length():
@@ -126,6 +126,11 @@ def test_prepare_writes_manifests_resumes_and_skips(tmp_path):
     assert manifests["train"].stat().st_mtime_ns == stamp
     plan_rows = [json.loads(line) for line in (tmp_path / "syn" / "plan.jsonl").read_text().splitlines()]
     assert len(plan_rows) == sum(len(u) for u in utts.values())
+    # An option changes: files planned differently are made again, the others kept (test: voices in turn).
+    test_before = {u.audio_filepath: os.stat(u.audio_filepath).st_mtime_ns for u in utts["test"]}
+    prepare(replace(cfg, train_voices=("flite:kal16", "espeak:en-us+f3")), progress=False)
+    remade = {a for a, t in test_before.items() if os.stat(a).st_mtime_ns != t}
+    assert [a.rsplit("/", 1)[-1] for a in sorted(remade)] == ["test-000001.flac"]  # espeak:en-us -> en-us+f3
 
 
 def test_shipped_corpus_configs_name_only_real_options():

@@ -22,5 +22,7 @@ def test_release_and_mirror_come_from_the_machine_sources():
     assert parse_release(release, "deb https://deb.example.net/debian/ bookworm main\n") == \
         ("bookworm", "https://deb.example.net/debian")
     assert parse_release(release, "") == ("bookworm", DEFAULT_MIRROR)
+    third_party = "deb [arch=amd64] https://download.example.com/linux/debian bookworm stable\n"
+    assert parse_release(release, third_party + DEB822) == ("bookworm", "http://mirror.example.org/debian")
     with pytest.raises(AsrError, match="codename"):
         parse_release('NAME="Something"\n', DEB822)

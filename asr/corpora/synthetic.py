@@ -274,6 +274,25 @@ def _generate_chunk(args: tuple[str, list[Item]]) -> int:
     return len(todo)
 
 
+def _forget_changed_files(out: Path, items: list[Item]) -> int:
+    """Delete the audio of files whose plan (text, voice, conditions) differs from the last run's plan.jsonl.
+
+    Finished files are skipped by name when a run resumes; after an option change the same name can stand for
+    another file. Returns how many were deleted.
+    """
+    old_plan = out / "plan.jsonl"
+    if not old_plan.exists():
+        return 0
+    before = {d["id"]: d for d in map(json.loads, old_plan.read_text(encoding="utf-8").splitlines()) if d}
+    stale = 0
+    for it in items:
+        path = _audio_path(out, it)
+        if before.get(it.id) != asdict(it) and path.exists():
+            path.unlink()
+            stale += 1
+    return stale
+
+
 def write_lm_text(path: Path, raw: list[str], held_out: set[str]) -> int:
     """The general-English LM text: every normalised sentence of the sources (any vocabulary, any length)
     except the held-out splits' sentences, one per line. Returns the number of sentences."""
@@ -316,6 +335,9 @@ def prepare(cfg: SyntheticConfig = SyntheticConfig(), progress: bool = True) -> 
     sentences = select_sentences(raw, cfg.vocab_words, cfg.min_words, cfg.max_words)
     items = plan(cfg, sentences)
     out.mkdir(parents=True, exist_ok=True)
+    stale = _forget_changed_files(out, items)
+    if stale:
+        print(f"{out}: {stale} files planned differently since the last run: made again")
     atomic_write_text(out / "plan.jsonl", "".join(json.dumps(asdict(it)) + "\n" for it in items))
 
     by_voice: dict[str, list[Item]] = {}
@@ -331,7 +353,7 @@ def prepare(cfg: SyntheticConfig = SyntheticConfig(), progress: bool = True) -> 
         if task:
             tasks.append((str(out), task))
             task = []
-    # Slow voices (festival, piper) first, so no worker is left with a long tail at the end.
+    # Slow voices first, so no worker is left with a long tail at the end.
     tasks.sort(key=lambda t: not t[1][0].voice.startswith(("festival", "piper", "kokoro", "silero")))
     jobs = cfg.jobs or len(os.sched_getaffinity(0))
     from tqdm import tqdm

