@@ -72,6 +72,22 @@ def test_neural_training_voices_leave_the_test_splits_alone():
         plan(replace(neural, neural_train_voices=("flite:*",)), sentences)
 
 
+def test_kokoro_blends_make_new_speakers():
+    sentences = [f"sentence number {i}" for i in range(400)]
+    base = replace(SMALL, train=300, dev=10, test=20, test_unseen_voice=10, test_neural_voice=10, test_long=3,
+                   multi_fraction=0.0, neural_share=0.8, neural_train_voices=("kokoro:*",))
+    plain, blended = plan(base, sentences), plan(replace(base, kokoro_blend=0.5), sentences)
+    voices = [it.voice for it in blended if it.split == "train" and it.voice.startswith("kokoro:")]
+    blends = [v for v in voices if "+" in v]
+    assert 0.3 < len(blends) / len(voices) < 0.7 and len(set(blends)) == len(blends)  # one speaker per file
+    for blend in blends:
+        (a, wa), (b, wb) = (part.split("*") for part in blend.partition(":")[2].split("+"))
+        assert a != b and 0.24 < float(wa) < 0.76 and abs(float(wa) + float(wb) - 1) < 0.011
+    # Blending changes the voice of some Kokoro files and nothing else: no other file of any split moves.
+    changed = [(a, b) for a, b in zip(plain, blended) if a != b]
+    assert len(changed) == sum("+" in it.voice for it in blended) and all(replace(b, voice=a.voice) == a for a, b in changed)
+
+
 def test_plan_refuses_too_few_sentences():
     with pytest.raises(Exception, match="only 3 sentences"):
         plan(SMALL, ["a b c"] * 3)

@@ -75,6 +75,9 @@ def test_packages_of_voices():
 
 @pytest.mark.parametrize("voice, error", [("silero:en_118", "no Silero speaker 'en_118'"),
                                           ("kokoro:jf_alpha", "no Kokoro English voice 'jf_alpha'"),
+                                          ("kokoro:af_sky*0.5+jf_alpha*0.5", "no Kokoro English voice 'jf_alpha'"),
+                                          ("kokoro:af_sky*0.5+bm_george*x", "bad Kokoro blend"),
+                                          ("kokoro:af_sky*0.5+bm_george*0", "bad Kokoro blend"),
                                           ("hibari:fenrir", "no hibari voice 'fenrir' offline")])
 def test_unknown_neural_voices(tmp_path, voice, error):
     with pytest.raises(TTSError, match=error):
@@ -89,3 +92,21 @@ def test_neural_voice_rate_and_reproducibility(tmp_path):
         slow, fast, again = (sf.read(str(p))[0] for _, p in jobs)
         assert len(slow) > 1.3 * len(fast), voice
         assert np.array_equal(slow, again), voice  # the same corpus from run to run
+
+
+@needs_voices
+def test_kokoro_blend_is_a_new_speaker(tmp_path):
+    import librosa
+
+    names = ["af_sky", "bm_george", "af_sky*0.5+bm_george*0.5", "af_sky*1+bm_george*1"]
+    jobs = [("the quick brown fox jumps over the lazy dog", tmp_path / f"{i}.wav") for i in range(len(names))]
+    for name, job in zip(names, jobs):
+        synthesize(Voice.parse(f"kokoro:{name}"), [job])
+    woman, man, blend, same_blend = (sf.read(str(p))[0] for _, p in jobs)
+    assert np.array_equal(blend, same_blend)  # weights are normalised
+
+    def f0(w):  # median pitch of the voiced frames
+        pitch, voiced, _ = librosa.pyin(w, fmin=60, fmax=400, sr=16000)
+        return np.nanmedian(pitch[voiced])
+
+    assert f0(man) < f0(blend) < f0(woman)  # between its two voices: neither of them

@@ -76,6 +76,9 @@ class SyntheticConfig:
     # synthesise than Silero, so not in the demo) "kokoro:*", Kokoro's 28 English voices.
     neural_train_voices: tuple[str, ...] = ("silero:*", "hibari:*")
     neural_share: float = 0.15  # fraction of training files read by one of them (the demo's; 0.4 measured too)
+    # Of the files drawn for a Kokoro voice, the fraction read by a blend of it and another Kokoro voice (style
+    # vectors mixed 0.25-0.75): a new speaker per file, for the cost of the file.
+    kokoro_blend: float = 0.0
     unseen_voices: tuple[str, ...] = ("flite:awb", "festival:ked_diphone", "espeak:en-us+f4")
     neural_voices: tuple[str, ...] = ("piper:joe",)  # test_neural_voice only
     text_sources: tuple[str, ...] = ("bible", "wordnet", "fortunes")
@@ -179,6 +182,17 @@ def _pick(rng: random.Random, fixed: list[str], mixtures: list[tuple[float, list
     return fixed[n % len(fixed)]
 
 
+def _blend(voice: str, share: float, rng: random.Random) -> str:
+    """``voice`` or, if it is a Kokoro voice, with probability ``share`` a blend of it and another Kokoro voice
+    (weights 0.25-0.75). ``rng`` is the file's own, so blending changes no other file of the plan."""
+    if not (share and voice.startswith("kokoro:") and rng.random() < share):
+        return voice
+    name = voice.partition(":")[2]
+    other = rng.choice([v for v in tts_assets.KOKORO_ENGLISH if v != name])
+    weight = rng.uniform(0.25, 0.75)
+    return "kokoro:" + tts.kokoro_blend([name, other], [weight, 1 - weight])
+
+
 def plan(cfg: SyntheticConfig, sentences: list[str]) -> list[Item]:
     """Assign sentences to splits (disjoint), group them into files and draw each file's voice and conditions.
 
@@ -206,6 +220,7 @@ def plan(cfg: SyntheticConfig, sentences: list[str]) -> list[Item]:
             texts = sentences[start:start + size]
             start += size
             voice = _pick(rng, fixed, mixtures, n)
+            voice = _blend(voice, cfg.kokoro_blend, random.Random(f"{cfg.seed}/{split}/{n}"))
             edges = [round(rng.uniform(*edge_range), 3) for _ in range(2)]
             between = [round(rng.uniform(*cfg.pause), 3) for _ in range(size - 1)]
             noise = "none" if rng.random() < cfg.clean_fraction else rng.choice(["white", "pink", "brown"])

