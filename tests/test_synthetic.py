@@ -85,7 +85,8 @@ def test_kokoro_blends_make_new_speakers():
         assert a != b and 0.24 < float(wa) < 0.76 and abs(float(wa) + float(wb) - 1) < 0.011
     # Blending changes the voice of some Kokoro files and nothing else: no other file of any split moves.
     changed = [(a, b) for a, b in zip(plain, blended) if a != b]
-    assert len(changed) == sum("+" in it.voice for it in blended) and all(replace(b, voice=a.voice) == a for a, b in changed)
+    assert len(changed) == sum("+" in it.voice for it in blended)
+    assert all(replace(b, voice=a.voice) == a for a, b in changed)
 
 
 def test_plan_refuses_too_few_sentences():

@@ -183,9 +183,9 @@ def _pick(rng: random.Random, fixed: list[str], mixtures: list[tuple[float, list
 
 
 def _blend(voice: str, share: float, rng: random.Random) -> str:
-    """``voice`` or, if it is a Kokoro voice, with probability ``share`` a blend of it and another Kokoro voice
-    (weights 0.25-0.75). ``rng`` is the file's own, so blending changes no other file of the plan."""
-    if not (share and voice.startswith("kokoro:") and rng.random() < share):
+    """Kokoro ``voice`` or, with probability ``share``, a blend of it and another Kokoro voice (weights
+    0.25-0.75). ``rng`` is the file's own, so blending changes no other file of the plan."""
+    if rng.random() >= share:
         return voice
     name = voice.partition(":")[2]
     other = rng.choice([v for v in tts_assets.KOKORO_ENGLISH if v != name])
@@ -220,7 +220,8 @@ def plan(cfg: SyntheticConfig, sentences: list[str]) -> list[Item]:
             texts = sentences[start:start + size]
             start += size
             voice = _pick(rng, fixed, mixtures, n)
-            voice = _blend(voice, cfg.kokoro_blend, random.Random(f"{cfg.seed}/{split}/{n}"))
+            if cfg.kokoro_blend and voice.startswith("kokoro:"):
+                voice = _blend(voice, cfg.kokoro_blend, random.Random(f"{cfg.seed}/{split}/{n}"))
             edges = [round(rng.uniform(*edge_range), 3) for _ in range(2)]
             between = [round(rng.uniform(*cfg.pause), 3) for _ in range(size - 1)]
             noise = "none" if rng.random() < cfg.clean_fraction else rng.choice(["white", "pink", "brown"])

@@ -274,24 +274,21 @@ def kokoro_blend(voices: list[str], weights: list[float]) -> str:
     return "+".join(f"{v}*{w:.2f}" for v, w in zip(voices, weights))
 
 
-def _kokoro_styles(name: str):
-    """Style vectors ``(510, 1, 256)`` of a Kokoro voice or of a blend ``A*wa+B*wb``: the weighted mean of its
-    voices' vectors (how Kokoro's users mix voices; weights are normalised to sum to 1)."""
+def _kokoro_mix(name: str) -> list[tuple[str, float]]:
+    """``[(voice, weight)]`` of a Kokoro voice name, one voice or a blend ``A*wa+B*wb`` (weights normalised to
+    sum to 1), checked before any model is loaded."""
     parts = [part.partition("*") for part in name.split("+")]
-    if len(parts) == 1 and not parts[0][1]:
-        voices, weights = [name], [1.0]
-    else:
-        try:
-            voices, weights = [v for v, _, _ in parts], [float(w) for _, _, w in parts]
-        except ValueError:
-            weights = []
-        if not weights or min(weights) <= 0:
-            raise TTSError(f"bad Kokoro blend {name!r}: expected VOICE*WEIGHT+VOICE*WEIGHT with positive weights")
-    unknown = [v for v in voices if v not in tts_assets.KOKORO_ENGLISH]
+    try:
+        mix = [(v, float(w) if star or len(parts) > 1 else 1.0) for v, star, w in parts]
+    except ValueError:
+        mix = [("", 0.0)]
+    if min(w for _, w in mix) <= 0:
+        raise TTSError(f"bad Kokoro blend {name!r}: expected VOICE*WEIGHT+VOICE*WEIGHT with positive weights")
+    unknown = [v for v, _ in mix if v not in tts_assets.KOKORO_ENGLISH]
     if unknown:
         raise TTSError(f"no Kokoro English voice {unknown[0]!r} (known: {', '.join(tts_assets.KOKORO_ENGLISH)})")
-    total = sum(weights)
-    return sum(_kokoro_voice_styles(v) * (w / total) for v, w in zip(voices, weights))
+    total = sum(w for _, w in mix)
+    return [(v, w / total) for v, w in mix]
 
 
 def _speak_neural(voice: Voice, text: str, rate: float):
@@ -308,12 +305,15 @@ def _speak_neural(voice: Voice, text: str, rate: float):
             raise TTSError(f"no hibari voice {voice.name!r} offline (known: {', '.join(HIBARI_VOICES)})")
         # hibari adds a random noise component: a seed from the text keeps the corpus the same from run to run.
         return np.asarray(_hibari()(text + ".", speed=rate, seed=zlib.crc32(text.encode())), dtype=np.float32)
-    styles = _kokoro_styles(voice.name)
+    mix = _kokoro_mix(voice.name)
     session, vocab = _kokoro()
     phonemes = " ".join(_hibari().phonemize(text + "."))
     tokens = [vocab[c] for c in phonemes if c in vocab][:508]  # the model's context: 510 with the two pads
-    feed = {"tokens": np.array([[0, *tokens, 0]], dtype=np.int64), "style": styles[len(tokens)],
-            "speed": np.array([rate], dtype=np.float32)}  # a style vector per utterance length, as Kokoro does
+    # A style vector per utterance length, as Kokoro does; a blend's is the weighted mean of its voices' (how
+    # Kokoro's users mix voices).
+    style = sum(_kokoro_voice_styles(v)[len(tokens)] * w for v, w in mix)
+    feed = {"tokens": np.array([[0, *tokens, 0]], dtype=np.int64), "style": style,
+            "speed": np.array([rate], dtype=np.float32)}
     return session.run(None, feed)[0].reshape(-1)
 
 
