@@ -78,12 +78,14 @@ class Model:
 
 def load(path: str | os.PathLike, device: str = "auto", decode_config: str | None = None, lm: str | None = None,
          lexicon: str | None = None, lexicon_free: bool = False, batch_seconds: float = 200.0,
-         max_segment: float = SegmentOptions.max_segment, **beam_options) -> Model:
+         max_segment: float = SegmentOptions.max_segment, vtln: bool = False, **beam_options) -> Model:
     """Load ``model.pt``, a training ``.ckpt`` or an exported ``.onnx`` file, with its decoder.
 
     Greedy decoding unless a decoding config, an LM, a lexicon or a beam size is given; ``beam_options`` are
     :class:`asr.beam.BeamOptions` fields (``beam_size``, ``lm_weight``, ``word_score`` ...) overriding the
     config's. ``device``: ``auto`` (a GPU when there is one), ``cpu``, ``cuda``, ``cuda:1`` ... (PyTorch only).
+    ``vtln``: read each utterance through the filterbank warp that the decoder scores best (:mod:`asr.vtln`;
+    PyTorch only, 10 forward passes and decodings instead of one): for voices unlike the training ones.
     """
     path = str(path)
     if path.endswith(".onnx"):
@@ -103,4 +105,8 @@ def load(path: str | os.PathLike, device: str = "auto", decode_config: str | Non
         from asr.beam import decoder_for
 
         decoder = decoder_for(network.vocab, decode_config, lm, lexicon, lexicon_free, **beam_options)
+    if vtln:
+        from asr.vtln import SpeakerNormalized
+
+        network = SpeakerNormalized(network, decoder)  # warps scored by the decoder that reads the result
     return Model(network, decoder, batch_seconds, max_segment, path)

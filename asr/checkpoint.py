@@ -50,16 +50,19 @@ class Recognizer:
         return next(self.model.parameters()).device
 
     @torch.inference_mode()
-    def log_probs(self, waves: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(batch, samples)`` 16 kHz waveforms -> ``(batch, frames, vocab)`` log-probs and frame counts."""
-        feats, frames = self.features(waves.to(self.device), lengths.to(self.device))
+    def log_probs(self, waves: torch.Tensor, lengths: torch.Tensor,
+                  warp: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(batch, samples)`` 16 kHz waveforms -> ``(batch, frames, vocab)`` log-probs and frame counts.
+        ``warp``: read the spectrum through a filterbank warped by this factor (:mod:`asr.vtln`); 1 = as trained."""
+        warps = None if warp == 1.0 else torch.full((waves.shape[0],), float(warp))
+        feats, frames = self.features(waves.to(self.device), lengths.to(self.device), warp=warps)
         return self.model(feats, frames)
 
-    def run(self, waves: list[np.ndarray]) -> list[np.ndarray]:
+    def run(self, waves: list[np.ndarray], warp: float = 1.0) -> list[np.ndarray]:
         """16 kHz ``(samples,)`` waveforms -> each one's ``(frames, vocab)`` log-probabilities, as NumPy arrays,
         from one padded batch (what :class:`asr.transcribe.Transcriber` needs of a model)."""
         batch, lengths = pad([torch.from_numpy(np.ascontiguousarray(w, dtype=np.float32)) for w in waves])
-        log_probs, frames = self.log_probs(batch, lengths)
+        log_probs, frames = self.log_probs(batch, lengths, warp)
         log_probs = log_probs.float().cpu().numpy()
         return [log_probs[i, : int(n)] for i, n in enumerate(frames.cpu())]
 

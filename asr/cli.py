@@ -17,7 +17,7 @@ def _load(args: argparse.Namespace, timestamps: bool = False):
     from asr.beam import BEAM_FLAGS
 
     return load(args.model, args.device, args.decode_config, args.lm, args.lexicon, args.lexicon_free,
-                args.batch_seconds, args.max_segment, **{k: getattr(args, k, None) for k in BEAM_FLAGS})
+                args.batch_seconds, args.max_segment, args.vtln, **{k: getattr(args, k, None) for k in BEAM_FLAGS})
 
 
 def _transcribe(args: argparse.Namespace) -> int:
@@ -63,12 +63,18 @@ def _evaluate(args: argparse.Namespace) -> int:
                 print(f"asr: error: {r.error} (scored as an empty hypothesis)", file=sys.stderr)
         print(f"{manifest}: WER {100 * rates.wer:.2f} % ({rates.word_errors}/{rates.words} words)  "
               f"CER {100 * rates.cer:.2f} % ({rates.char_errors}/{rates.chars} chars)  {len(results)} utterances  "
-              f"[{model.decoder.describe()}]", flush=True)
+              f"[{_describe(model)}]", flush=True)
         if args.report:
             report = args.report.replace("{split}", Path(manifest).stem)
             write_report(report, rates, results, manifest, args.model)
             print(f"report written to {report}")
     return 1 if failed else 0
+
+
+def _describe(model) -> str:
+    """How a model reads and decodes, for evaluation lines: ``greedy``, ``VTLN 0.80-1.25 + beam 50 ...``."""
+    reading = getattr(model.network, "describe", None)
+    return (f"{reading()} + " if reading else "") + model.decoder.describe()
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -77,7 +83,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     load = {"device": args.device, "decode_config": args.decode_config, "lm": args.lm, "lexicon": args.lexicon,
             "lexicon_free": args.lexicon_free, "batch_seconds": args.batch_seconds, "max_segment": args.max_segment,
-            **{k: getattr(args, k) for k in BEAM_FLAGS if getattr(args, k, None) is not None}}
+            "vtln": args.vtln, **{k: getattr(args, k) for k in BEAM_FLAGS if getattr(args, k, None) is not None}}
     settings = ServeSettings(max_upload_mb=args.max_upload_mb, max_queue=args.max_queue, api_key=args.api_key,
                              model_id=args.model_id or Path(args.model).stem)
     serve(args.model, load, settings, args.host, args.port, args.workers)
@@ -169,6 +175,9 @@ def _running_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-segment", type=float, default=SegmentOptions.max_segment,
                    help="longer files are cut at pauses into pieces of at most this many seconds "
                         f"(default {SegmentOptions.max_segment:g})")
+    p.add_argument("--vtln", action="store_true",
+                   help="speaker normalisation: read each utterance through the filterbank warp (0.80-1.25) the "
+                        "decoder scores best; 10 forward passes and decodings, PyTorch models only")
 
 
 def _decoding_args(p: argparse.ArgumentParser) -> None:

@@ -104,3 +104,9 @@ def test_lm_build_command(capsys, tmp_path):
     assert "heaven h e a v e n |" in (tmp_path / "lm" / "lexicon.txt").read_text()
     code, out, err = run(capsys, "lm", "build", tmp_path / "absent.txt", "--out", tmp_path / "lm2")
     assert code == 1 and "absent.txt: no such text file" in err
+
+
+def test_vtln_with_beam_search_and_an_lm(capsys, tiny_model, speech_manifest, lm_dir):
+    code, text, _ = run(capsys, "evaluate", "--model", tiny_model, "--manifest", speech_manifest, "--lm",
+                        lm_dir / "lm.arpa", "--beam-size", 4, "--vtln")
+    assert code == 0 and "[VTLN 0.80-1.25 + beam 4 + lexicon + LM" in text

@@ -98,3 +98,9 @@ def test_export_of_a_bad_checkpoint_is_one_line(tmp_path, capsys):
     assert main(["export", "--model", str(tmp_path / "m.pt"), "--out", str(tmp_path / "m.onnx")]) == 1
     assert "not a PyTorch checkpoint" in capsys.readouterr().err
     assert not (tmp_path / "m.onnx").exists()
+
+
+def test_vtln_with_an_onnx_model_is_a_one_line_error(exported, speech, capsys):
+    assert main(["transcribe", "--model", str(exported[0]), "--vtln", str(speech[0][0])]) != 0
+    err = capsys.readouterr().err.strip()
+    assert "VTLN needs a PyTorch model" in err and len(err.splitlines()) == 1

@@ -260,3 +260,17 @@ def test_the_model_is_loaded_off_the_main_thread(tiny_model, monkeypatch):
                                                           "settings": {}}))
     app = server_app.app_from_env()
     assert app is not None and threads and threads[0] is not threading.main_thread()
+
+
+def test_serve_with_vtln_reads_as_the_api_does(tiny_model, speech):
+    import asr
+
+    proc, url = start_server(tiny_model, "--vtln")
+    try:
+        client = openai.OpenAI(base_url=url + "/v1", api_key="none", max_retries=0)
+        with open(speech[3][0], "rb") as f:
+            served = client.audio.transcriptions.create(model="asr", file=f).text
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    assert served == asr.load(tiny_model, device="cpu", vtln=True).transcribe(speech[3][0]).text
