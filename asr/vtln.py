@@ -4,12 +4,12 @@ which the decoder scores it best.
 Why: a model trained on few voices is sharply tuned to their vocal tracts. Measured on the demo model (2-core
 AMD EPYC, 2026-11-28): warping the filterbank of its own `test` voices by 5 % costs 3-4 WER points and by 10 %
 13-15, and the held-out neural voice reads best through a warp of about 1.2 (62.5 against 68.5 % greedy at 1.0).
-Speaker-adaptive HMM systems choose each speaker's warp by maximum likelihood (Lee & Rose, 1996; Kaldi's
-``compute-vtln``); a CTC model gives no likelihood of the audio, so the score here is the decoder's own score
+Speaker-adaptive HMM systems choose each speaker's warp by maximum likelihood over a grid of warps (Lee &
+Rose, 1996); a CTC model gives no likelihood of the audio, so the score here is the decoder's own score
 of its best hypothesis per output frame (greedy: the path's mean log-probability; beam search: the decoder's
 acoustic + LM + word score), chosen per utterance, no labels used. The warps span 0.80-1.25 (symmetric about 1
-on a log scale, about the spread of adult vocal tract lengths); a warp other than 1 must beat 1 by a margin so
-that the voices the model knows, whose scores are flat near 1, keep their reading.
+on a log scale, about the spread of adult vocal tract lengths); a warp other than 1 must beat 1 by a margin, so
+that the noise in a short utterance's scores does not move the voices the model knows off their reading.
 
 It costs one forward pass and one decoding per warp (10 by default), and needs the filterbank, so a PyTorch
 model: an exported ONNX graph computes its features with the fixed one inside.
