@@ -78,7 +78,8 @@ class Model:
 
 def load(path: str | os.PathLike, device: str = "auto", decode_config: str | None = None, lm: str | None = None,
          lexicon: str | None = None, lexicon_free: bool = False, batch_seconds: float = 200.0,
-         max_segment: float = SegmentOptions.max_segment, vtln: bool = False, **beam_options) -> Model:
+         max_segment: float = SegmentOptions.max_segment, vtln: bool = False, adapt: bool = False,
+         **beam_options) -> Model:
     """Load ``model.pt``, a training ``.ckpt`` or an exported ``.onnx`` file, with its decoder.
 
     Greedy decoding unless a decoding config, an LM, a lexicon or a beam size is given; ``beam_options`` are
@@ -86,6 +87,8 @@ def load(path: str | os.PathLike, device: str = "auto", decode_config: str | Non
     config's. ``device``: ``auto`` (a GPU when there is one), ``cpu``, ``cuda``, ``cuda:1`` ... (PyTorch only).
     ``vtln``: read each utterance through the filterbank warp that the decoder scores best (:mod:`asr.vtln`;
     PyTorch only, 10 forward passes and decodings instead of one): for voices unlike the training ones.
+    ``adapt``: tune the network's input layers to each utterance before reading it (:mod:`asr.adapt`; PyTorch
+    only, about 10 times the network's work), after choosing its warp when ``vtln`` is set too.
     """
     path = str(path)
     if path.endswith(".onnx"):
@@ -108,5 +111,11 @@ def load(path: str | os.PathLike, device: str = "auto", decode_config: str | Non
     if vtln:
         from asr.vtln import SpeakerNormalized
 
-        network = SpeakerNormalized(network, decoder)  # warps scored by the decoder that reads the result
+        speaker = SpeakerNormalized(network, decoder)  # warps scored by the decoder that reads the result
+    if adapt:
+        from asr.adapt import Adapted
+
+        network = Adapted(network, warps=speaker if vtln else None)
+    elif vtln:
+        network = speaker
     return Model(network, decoder, batch_seconds, max_segment, path)

@@ -17,7 +17,8 @@ def _load(args: argparse.Namespace, timestamps: bool = False):
     from asr.beam import BEAM_FLAGS
 
     return load(args.model, args.device, args.decode_config, args.lm, args.lexicon, args.lexicon_free,
-                args.batch_seconds, args.max_segment, args.vtln, **{k: getattr(args, k, None) for k in BEAM_FLAGS})
+                args.batch_seconds, args.max_segment, args.vtln, args.adapt,
+                **{k: getattr(args, k, None) for k in BEAM_FLAGS})
 
 
 def _transcribe(args: argparse.Namespace) -> int:
@@ -83,7 +84,8 @@ def _serve(args: argparse.Namespace) -> int:
 
     load = {"device": args.device, "decode_config": args.decode_config, "lm": args.lm, "lexicon": args.lexicon,
             "lexicon_free": args.lexicon_free, "batch_seconds": args.batch_seconds, "max_segment": args.max_segment,
-            "vtln": args.vtln, **{k: getattr(args, k) for k in BEAM_FLAGS if getattr(args, k, None) is not None}}
+            "vtln": args.vtln, "adapt": args.adapt,
+            **{k: getattr(args, k) for k in BEAM_FLAGS if getattr(args, k, None) is not None}}
     settings = ServeSettings(max_upload_mb=args.max_upload_mb, max_queue=args.max_queue, api_key=args.api_key,
                              model_id=args.model_id or Path(args.model).stem)
     serve(args.model, load, settings, args.host, args.port, args.workers)
@@ -124,6 +126,10 @@ def _tune_lm(args: argparse.Namespace) -> int:
     device = "cuda" if args.device == "auto" and torch.cuda.is_available() else \
         "cpu" if args.device == "auto" else args.device
     recognizer = checkpoint.load(args.model, device)
+    if args.adapt:  # tune on what the decoder will read: adapted posteriors are sharper (asr.adapt)
+        from asr.adapt import Adapted
+
+        recognizer = Adapted(recognizer)
 
     def start(refs, greedy) -> None:
         print(f"{args.manifest}: {len(refs)} utterances; greedy WER {100 * greedy.wer:.2f} %  "
@@ -178,6 +184,9 @@ def _running_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--vtln", action="store_true",
                    help="speaker normalisation: read each utterance through the filterbank warp (0.80-1.25) the "
                         "decoder scores best; 10 forward passes and decodings, PyTorch models only")
+    p.add_argument("--adapt", action="store_true",
+                   help="test-time adaptation: tune the network's input layers to each utterance (10 steps of "
+                        "entropy minimisation) before reading it; about 10 times the work, PyTorch models only")
 
 
 def _decoding_args(p: argparse.ArgumentParser) -> None:
@@ -263,6 +272,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--beam-size", type=int, default=50)
     p.add_argument("--cache", help="where to cache the dev log-probabilities (default: beside --out)")
     p.add_argument("--device", default="auto")
+    p.add_argument("--adapt", action="store_true",
+                   help="tune for reading with --adapt (test-time adaptation of each utterance)")
 
     p = sub.add_parser("average", help="average the weights of checkpoints into one model.pt")
     p.add_argument("checkpoints", nargs="+", help="checkpoint files, or one folder with --last")

@@ -15,12 +15,11 @@ from pathlib import Path
 import torch
 
 from asr.beam import BeamOptions, BeamSearchDecoder, DecodeConfig
-from asr.checkpoint import Recognizer
 from asr.decode import GreedyDecoder
 from asr.fileio import atomic_path
 from asr.manifest import read_manifest
 from asr.metrics import ErrorRates, error_rates
-from asr.transcribe import Segment, Transcriber
+from asr.transcribe import Network, Segment, Transcriber
 
 DEFAULT_LM_WEIGHTS = (0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0)
 DEFAULT_WORD_SCORES = (-2.0, -1.0, 0.0, 1.0, 2.0, 3.0)
@@ -33,17 +32,20 @@ class Trial:
     rates: ErrorRates
 
 
-def _key(model_path: str | os.PathLike, manifest: str | os.PathLike) -> str:
+def _key(model_path: str | os.PathLike, manifest: str | os.PathLike, reading: str = "") -> str:
     st = os.stat(model_path)
-    h = hashlib.sha1(f"{Path(model_path).resolve()}:{st.st_size}:{st.st_mtime_ns}".encode())
+    h = hashlib.sha1(f"{Path(model_path).resolve()}:{st.st_size}:{st.st_mtime_ns}:{reading}".encode())
     h.update(Path(manifest).read_bytes())
     return h.hexdigest()
 
 
-def dev_log_probs(recognizer: Recognizer, model_path: str, manifest: str, cache: str | os.PathLike | None = None,
+def dev_log_probs(recognizer: Network, model_path: str, manifest: str, cache: str | os.PathLike | None = None,
                   progress: bool = False) -> tuple[list[str], list[torch.Tensor]]:
-    """References and ``(frames, vocab)`` log-probabilities of every utterance of ``manifest`` (cached)."""
-    key = _key(model_path, manifest)
+    """References and ``(frames, vocab)`` log-probabilities of every utterance of ``manifest`` (cached).
+    ``recognizer``: the model, or a reading of it (:class:`asr.adapt.Adapted`), whose ``describe()`` joins the
+    cache key."""
+    describe = getattr(recognizer, "describe", None)
+    key = _key(model_path, manifest, describe() if describe else "")
     if cache is not None and Path(cache).is_file():
         try:
             saved = torch.load(cache, weights_only=True)
@@ -100,7 +102,7 @@ def tune(vocab, references: list[str], log_probs: list[torch.Tensor], lm: str, l
                         beam=replace(options, lm_weight=best.lm_weight, word_score=best.word_score)), best, trials
 
 
-def tune_lm(recognizer: Recognizer, model_path: str, manifest: str, lm: str, lexicon: str | None, out: str,
+def tune_lm(recognizer: Network, model_path: str, manifest: str, lm: str, lexicon: str | None, out: str,
             beam_size: int = 50, lm_weights=DEFAULT_LM_WEIGHTS, word_scores=DEFAULT_WORD_SCORES,
             cache: str | None = None, progress: bool = False, on_start=None, on_trial=None) -> tuple[ErrorRates, Trial]:
     """``asr tune-lm``: the greedy baseline and the grid search on a dev manifest; writes the best decoding
@@ -115,6 +117,8 @@ def tune_lm(recognizer: Recognizer, model_path: str, manifest: str, lm: str, lex
         on_start(refs, greedy)
     config, best, _ = tune(recognizer.vocab, refs, log_probs, lm, lexicon, BeamOptions(beam_size=beam_size),
                            lm_weights or DEFAULT_LM_WEIGHTS, word_scores or DEFAULT_WORD_SCORES, on_trial)
-    config.save(out, comment=f"written by asr tune-lm on {manifest} ({len(refs)} utterances): "
+    describe = getattr(recognizer, "describe", None)  # a reading other than the plain one: say so
+    reading = f", read {describe()}" if describe else ""
+    config.save(out, comment=f"written by asr tune-lm on {manifest} ({len(refs)} utterances{reading}): "
                              f"WER {100 * best.rates.wer:.2f} % (greedy {100 * greedy.wer:.2f} %)")
     return greedy, best

@@ -58,6 +58,13 @@ class SpeakerNormalized:
     def run(self, waves: list[np.ndarray]) -> list[np.ndarray]:
         """16 kHz ``(samples,)`` waveforms -> each one's ``(frames, vocab)`` log-probabilities at its best warp.
         Every warp gives the same frame count, so outputs of different warps are interchangeable."""
+        return self._search(waves)[0]
+
+    def pick(self, waves: list[np.ndarray]) -> list[float]:
+        """Each waveform's best warp (for a reader that starts from it: :class:`asr.adapt.Adapted`)."""
+        return self._search(waves)[1]
+
+    def _search(self, waves: list[np.ndarray]) -> tuple[list[np.ndarray], list[float]]:
         best = self.recognizer.run(waves)
         scores = [self.score(lp) + self.margin for lp in best]  # 1.0 is kept unless beaten by the margin
         picked = [1.0] * len(waves)
@@ -69,7 +76,7 @@ class SpeakerNormalized:
                 if score > scores[i]:
                     best[i], scores[i], picked[i] = lp, score, warp
         self.chosen.update(picked)
-        return best
+        return best, picked
 
     def score(self, log_probs: np.ndarray) -> float:
         """The decoder's score of its best hypothesis for ``(frames, vocab)`` log-probabilities, per frame."""

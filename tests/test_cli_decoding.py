@@ -4,6 +4,7 @@ import json
 
 import pytest
 import srt
+import torch
 import webvtt
 
 from asr.beam import DecodeConfig
@@ -93,6 +94,24 @@ def test_tune_lm_writes_a_config_that_evaluate_loads(capsys, tmp_path, tiny_mode
     code, text, _ = run(capsys, "evaluate", "--model", tiny_model, "--manifest", speech_manifest,
                         "--decode-config", out)
     assert code == 0 and "WER" in text and "+ LM" in text
+
+
+def test_tune_lm_with_adapt_tunes_on_the_adapted_reading(capsys, tmp_path, tiny_model, speech_manifest, lm_dir):
+    out = tmp_path / "decode.yaml"
+    grid = ["--lm-weights", 1, "--word-scores", 0, "--beam-size", 4]
+    _, plain, _ = run(capsys, "tune-lm", "--model", tiny_model, "--manifest", speech_manifest, "--lm",
+                      lm_dir / "lm.arpa", "--out", out, *grid)
+    cache = out.with_suffix(".dev-log-probs.pt")
+    before = torch.load(cache, weights_only=True)
+    code, adapted, _ = run(capsys, "tune-lm", "--model", tiny_model, "--manifest", speech_manifest, "--lm",
+                           lm_dir / "lm.arpa", "--out", out, "--adapt", *grid)
+    after = torch.load(cache, weights_only=True)
+    assert code == 0 and after["key"] != before["key"]  # the plain reading's cache is not reused
+    assert not torch.allclose(after["log_probs"][0], before["log_probs"][0])
+    # the adapted posteriors are the sharper ones
+    entropy = lambda lp: float(-(lp.exp() * lp).sum(-1).mean())  # noqa: E731
+    assert entropy(after["log_probs"][0]) < entropy(before["log_probs"][0])
+    assert "read adapted (10 steps)" in out.read_text().splitlines()[0]  # the config says how it was tuned
 
 
 @pytest.mark.skipif(not HAVE_KENLM, reason="KenLM programs not built: run 'make kenlm'")

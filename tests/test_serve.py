@@ -262,10 +262,11 @@ def test_the_model_is_loaded_off_the_main_thread(tiny_model, monkeypatch):
     assert app is not None and threads and threads[0] is not threading.main_thread()
 
 
-def test_serve_with_vtln_reads_as_the_api_does(tiny_model, speech):
+@pytest.mark.parametrize("reading", ["vtln", "adapt"])
+def test_serve_with_vtln_or_adapt_reads_as_the_api_does(tiny_model, speech, reading):
     import asr
 
-    proc, url = start_server(tiny_model, "--vtln")
+    proc, url = start_server(tiny_model, f"--{reading}")
     try:
         client = openai.OpenAI(base_url=url + "/v1", api_key="none", max_retries=0)
         with open(speech[3][0], "rb") as f:
@@ -273,4 +274,4 @@ def test_serve_with_vtln_reads_as_the_api_does(tiny_model, speech):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
-    assert served == asr.load(tiny_model, device="cpu", vtln=True).transcribe(speech[3][0]).text
+    assert served == asr.load(tiny_model, device="cpu", **{reading: True}).transcribe(speech[3][0]).text
