@@ -58,12 +58,14 @@ class Adapted:
         self.warps = warps
         self.vocab = recognizer.vocab
         self.frame_seconds = recognizer.frame_seconds
-        self.entropy: list[tuple[float, float]] = []  # (before, after) per waveform read, for reports and tests
+        # (before, after) per waveform of the last run (not kept longer: a server reads without end)
+        self.entropy: list[tuple[float, float]] = []
 
     def run(self, waves: list[np.ndarray]) -> list[np.ndarray]:
         """16 kHz ``(samples,)`` waveforms -> each one's ``(frames, vocab)`` log-probabilities after adapting
         to it. One waveform at a time: each gets its own weights."""
         warps = self.warps.pick(waves) if self.warps is not None else [1.0] * len(waves)
+        self.entropy = []
         return [self._adapt_and_read(w, warp) for w, warp in zip(waves, warps)]
 
     def _adapt_and_read(self, wave: np.ndarray, warp: float) -> np.ndarray:
