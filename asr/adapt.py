@@ -15,11 +15,10 @@ network's work), needs gradients through the network, so a PyTorch model, and re
 
 from __future__ import annotations
 
-import inspect
-
 import numpy as np
 import torch
 
+from asr.checkpoint import Recognizer
 from asr.errors import AsrError
 
 # Chosen on the demo's dev split (training voices, greedy WER 31.1 % unadapted; README, "--adapt"): 5 steps
@@ -48,8 +47,8 @@ class Adapted:
     that chooses each waveform's filterbank warp first; the adaptation then starts from that reading.
     """
 
-    def __init__(self, recognizer, steps: int = STEPS, lr: float = LR, warps=None):
-        if "warp" not in inspect.signature(getattr(recognizer, "run")).parameters:
+    def __init__(self, recognizer: Recognizer, steps: int = STEPS, lr: float = LR, warps=None):
+        if not isinstance(recognizer, Recognizer):  # it tunes the network's weights: an ONNX graph has none to tune
             raise AsrError("test-time adaptation needs a PyTorch model (model.pt or a .ckpt), not an ONNX file")
         if steps < 1 or lr <= 0:
             raise AsrError(f"test-time adaptation needs steps >= 1 and a positive learning rate, got {steps}, {lr}")
@@ -75,12 +74,10 @@ class Adapted:
             return self._adapt_and_read_with_grad(wave, warp)
 
     def _adapt_and_read_with_grad(self, wave: np.ndarray, warp: float) -> np.ndarray:
-        rec, model = self.recognizer, self.recognizer.model
-        device = rec.device
-        x = torch.from_numpy(np.ascontiguousarray(wave, dtype=np.float32))[None].to(device)
-        n = torch.tensor([x.shape[1]], device=device)
+        model = self.recognizer.model
+        x = torch.from_numpy(np.ascontiguousarray(wave, dtype=np.float32))[None]
         with torch.no_grad():
-            feats, frames = rec.features(x, n, warp=None if warp == 1.0 else torch.full((1,), float(warp)))
+            feats, frames = self.recognizer.feats(x, torch.tensor([x.shape[1]]), warp)
         params = front_parameters(model)
         saved = [p.detach().clone() for p in params]
         trainable = [p.requires_grad for p in model.parameters()]

@@ -108,6 +108,7 @@ def load(path: str | os.PathLike, device: str = "auto", decode_config: str | Non
         from asr.beam import decoder_for
 
         decoder = decoder_for(network.vocab, decode_config, lm, lexicon, lexicon_free, **beam_options)
+    speaker = None
     if vtln:
         from asr.vtln import SpeakerNormalized
 
@@ -115,7 +116,7 @@ def load(path: str | os.PathLike, device: str = "auto", decode_config: str | Non
     if adapt:
         from asr.adapt import Adapted
 
-        network = Adapted(network, warps=speaker if vtln else None)
-    elif vtln:
+        network = Adapted(network, warps=speaker)  # adapted from the warp VTLN picks, when asked
+    elif speaker is not None:
         network = speaker
     return Model(network, decoder, batch_seconds, max_segment, path)

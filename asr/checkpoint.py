@@ -54,9 +54,14 @@ class Recognizer:
                   warp: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
         """``(batch, samples)`` 16 kHz waveforms -> ``(batch, frames, vocab)`` log-probs and frame counts.
         ``warp``: read the spectrum through a filterbank warped by this factor (:mod:`asr.vtln`); 1 = as trained."""
+        return self.model(*self.feats(waves, lengths, warp))
+
+    def feats(self, waves: torch.Tensor, lengths: torch.Tensor,
+              warp: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(batch, samples)`` 16 kHz waveforms -> the network's ``(batch, frames, n_mels)`` input and frame
+        counts, on the model's device, through a filterbank warped by ``warp`` (1 = as trained)."""
         warps = None if warp == 1.0 else torch.full((waves.shape[0],), float(warp))
-        feats, frames = self.features(waves.to(self.device), lengths.to(self.device), warp=warps)
-        return self.model(feats, frames)
+        return self.features(waves.to(self.device), lengths.to(self.device), warp=warps)
 
     def run(self, waves: list[np.ndarray], warp: float = 1.0) -> list[np.ndarray]:
         """16 kHz ``(samples,)`` waveforms -> each one's ``(frames, vocab)`` log-probabilities, as NumPy arrays,

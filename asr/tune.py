@@ -39,13 +39,18 @@ def _key(model_path: str | os.PathLike, manifest: str | os.PathLike, reading: st
     return h.hexdigest()
 
 
+def _reading(recognizer: Network) -> str:
+    """How ``recognizer`` reads, when it is a reading of a model (:class:`asr.adapt.Adapted`); "" for the model."""
+    describe = getattr(recognizer, "describe", None)
+    return describe() if describe else ""
+
+
 def dev_log_probs(recognizer: Network, model_path: str, manifest: str, cache: str | os.PathLike | None = None,
                   progress: bool = False) -> tuple[list[str], list[torch.Tensor]]:
     """References and ``(frames, vocab)`` log-probabilities of every utterance of ``manifest`` (cached).
     ``recognizer``: the model, or a reading of it (:class:`asr.adapt.Adapted`), whose ``describe()`` joins the
     cache key."""
-    describe = getattr(recognizer, "describe", None)
-    key = _key(model_path, manifest, describe() if describe else "")
+    key = _key(model_path, manifest, _reading(recognizer))
     if cache is not None and Path(cache).is_file():
         try:
             saved = torch.load(cache, weights_only=True)
@@ -117,8 +122,8 @@ def tune_lm(recognizer: Network, model_path: str, manifest: str, lm: str, lexico
         on_start(refs, greedy)
     config, best, _ = tune(recognizer.vocab, refs, log_probs, lm, lexicon, BeamOptions(beam_size=beam_size),
                            lm_weights or DEFAULT_LM_WEIGHTS, word_scores or DEFAULT_WORD_SCORES, on_trial)
-    describe = getattr(recognizer, "describe", None)  # a reading other than the plain one: say so
-    reading = f", read {describe()}" if describe else ""
-    config.save(out, comment=f"written by asr tune-lm on {manifest} ({len(refs)} utterances{reading}): "
+    reading = _reading(recognizer)  # not the plain reading: the config says so
+    config.save(out, comment=f"written by asr tune-lm on {manifest} ({len(refs)} utterances"
+                             f"{', read ' + reading if reading else ''}): "
                              f"WER {100 * best.rates.wer:.2f} % (greedy {100 * greedy.wer:.2f} %)")
     return greedy, best
