@@ -1,7 +1,7 @@
 """Manifests: NeMo's JSON-lines convention, as typed :class:`Utterance` records, read, validated and written.
 
 A manifest has one JSON object per line: ``audio_filepath``, ``duration`` (seconds), ``text`` and an optional
-``offset`` (seconds into the file). Relative audio paths are resolved against the manifest's folder.
+``offset`` (seconds into the file) and ``speaker`` (any label naming who speaks; training may use it). Relative audio paths are resolved against the manifest's folder.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ class Utterance:
     duration: float  # seconds
     text: str  # normalised transcript
     offset: float = 0.0  # seconds into the file where the utterance starts
+    speaker: str = ""  # who speaks (e.g. the synthetic corpus's voice); "" = not known
 
     @property
     def span(self) -> tuple[float, float | None]:
@@ -57,6 +58,7 @@ def read_manifest(path: str | os.PathLike, vocab: Vocabulary | None = Vocabulary
                 duration = float(row["duration"])
                 raw_text = row["text"]
                 offset = float(row.get("offset", 0.0) or 0.0)
+                speaker = str(row.get("speaker") or "")
             except json.JSONDecodeError as e:
                 problems.append(f"line {lineno}: not valid JSON ({e.msg})")
                 continue
@@ -78,7 +80,7 @@ def read_manifest(path: str | os.PathLike, vocab: Vocabulary | None = Vocabulary
             elif not (duration > 0 and math.isfinite(duration)) or offset < 0:
                 problems.append(f"line {lineno}: bad duration {duration} or offset {offset}")
             else:
-                utts.append(Utterance(str(audio), duration, text, offset))
+                utts.append(Utterance(str(audio), duration, text, offset, speaker))
     if problems:
         raise ManifestError(listed(f"{path}: {len(problems)} bad line(s):", problems))
     if not utts:
@@ -99,6 +101,7 @@ def write_manifest(path: str | os.PathLike, utts: list[Utterance], relative: boo
                     row["audio_filepath"] = os.path.relpath(u.audio_filepath, base)
                 except ValueError:  # another drive on Windows
                     pass
-            if not row["offset"]:
-                del row["offset"]
+            for optional in ("offset", "speaker"):
+                if not row[optional]:
+                    del row[optional]
             f.write(json.dumps(row, ensure_ascii=False) + "\n")

@@ -385,7 +385,8 @@ def prepare(cfg: SyntheticConfig = SyntheticConfig(), progress: bool = True) -> 
     by_split: dict[str, list[Utterance]] = {split: [] for split in SPLITS}
     for it in items:  # one header read per file, for the manifests and the summary alike
         audio = _audio_path(out, it)
-        by_split[it.split].append(Utterance(str(audio.resolve()), round(sf.info(str(audio)).duration, 3), it.text))
+        by_split[it.split].append(Utterance(str(audio.resolve()), round(sf.info(str(audio)).duration, 3), it.text,
+                                             speaker=it.voice))
     for split, path in manifests.items():
         write_manifest(path, by_split[split])
     held_out = {t for it in items if it.split in HELD_OUT for t in it.texts}
