@@ -8,7 +8,7 @@ from dataclasses import asdict
 
 from asr.fileio import atomic_write_text
 from asr.manifest import read_manifest
-from asr.metrics import ErrorRates, error_rates
+from asr.metrics import ErrorRates, error_rates, grouped
 from asr.transcribe import Segment, Transcriber
 
 
@@ -30,17 +30,28 @@ def evaluate(transcriber: Transcriber, manifest: str | os.PathLike, progress: bo
     return error_rates([u.text for u in utts], hyps), results
 
 
-def write_report(path: str | os.PathLike, rates: ErrorRates, results: list, manifest: str, model: str) -> None:
-    """JSON report: ``wer``/``cer`` as fractions, totals and, per utterance, reference, hypothesis and errors."""
+def by_speaker(rates: ErrorRates, manifest: str | os.PathLike) -> dict[str, ErrorRates]:
+    """Each speaker's rates, from the ``speaker`` labels of the manifest that ``rates`` scored (in its order);
+    empty when it names none."""
+    speakers = [u.speaker for u in read_manifest(manifest, vocab=None, check_files=False)]
+    return grouped(rates, speakers) if any(speakers) else {}
+
+
+def _summary(rates: ErrorRates) -> dict:
+    return {"wer": rates.wer, "cer": rates.cer, "word_errors": rates.word_errors, "words": rates.words,
+            "char_errors": rates.char_errors, "chars": rates.chars}
+
+
+def write_report(path: str | os.PathLike, rates: ErrorRates, results: list, manifest: str, model: str,
+                 speakers: dict[str, ErrorRates] | None = None) -> None:
+    """JSON report: ``wer``/``cer`` as fractions, totals, each speaker's (``speakers``, from :func:`by_speaker`,
+    when the manifest names them) and, per utterance, reference, hypothesis and errors."""
+    by = {name: {**_summary(r), "utterances": len(r.utterances)} for name, r in (speakers or {}).items()}
     report = {
         "model": str(model),
         "manifest": str(manifest),
-        "wer": rates.wer,
-        "cer": rates.cer,
-        "word_errors": rates.word_errors,
-        "words": rates.words,
-        "char_errors": rates.char_errors,
-        "chars": rates.chars,
+        **_summary(rates),
+        **({"speakers": by} if by else {}),
         "utterances": [
             {"audio_filepath": r.path, **asdict(u), **({"error": r.error} if r.error else {})}
             for r, u in zip(results, rates.utterances)

@@ -47,7 +47,23 @@ def error_rates(references: list[str], hypotheses: list[str]) -> ErrorRates:
     """Corpus-level WER and CER: total errors over total reference words/characters."""
     if len(references) != len(hypotheses):
         raise ValueError(f"{len(references)} references but {len(hypotheses)} hypotheses")
-    utts = [utterance_errors(r, h) for r, h in zip(references, hypotheses)]
+    return totals([utterance_errors(r, h) for r, h in zip(references, hypotheses)])
+
+
+def totals(utts: list[UtteranceErrors]) -> ErrorRates:
+    """Corpus-level rates of scored utterances: summed errors over summed reference words/characters."""
     we, w = sum(u.word_errors for u in utts), sum(u.words for u in utts)
     ce, c = sum(u.char_errors for u in utts), sum(u.chars for u in utts)
     return ErrorRates(we / max(w, 1), ce / max(c, 1), we, w, ce, c, utts)
+
+
+def grouped(rates: ErrorRates, labels: list[str]) -> dict[str, ErrorRates]:
+    """Each label's corpus-level rates (e.g. per speaker), ``labels`` one per utterance of ``rates``; sorted by
+    label. Utterances labelled "" are left out."""
+    if len(labels) != len(rates.utterances):
+        raise ValueError(f"{len(labels)} labels for {len(rates.utterances)} utterances")
+    groups: dict[str, list[UtteranceErrors]] = {}
+    for label, utt in zip(labels, rates.utterances):
+        if label:
+            groups.setdefault(label, []).append(utt)
+    return {label: totals(groups[label]) for label in sorted(groups)}

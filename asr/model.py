@@ -107,19 +107,13 @@ class BiLSTM(nn.Module):
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """``(batch, frames, input_size)`` -> ``(batch, frames, 2 * hidden_size)``."""
-        return self.layers(x, lengths)[-1]
-
-    def layers(self, x: torch.Tensor, lengths: torch.Tensor) -> list[torch.Tensor]:
-        """The stack's input and each layer's output: ``num_layers + 1`` tensors ``(batch, frames, dim)``."""
-        outputs = [x]
         for i, (fwd, bwd) in enumerate(zip(self.forward_layers, self.backward_layers)):
             if i:
                 x = self.dropout(x)
             ahead, _ = fwd(x)
             behind, _ = bwd(reverse_padded(x, lengths))
             x = torch.cat([ahead, reverse_padded(behind, lengths)], dim=-1)
-            outputs.append(x)
-        return outputs
+        return x
 
 
 class BiLSTMCTC(nn.Module):
@@ -140,15 +134,8 @@ class BiLSTMCTC(nn.Module):
         Returns:
             log-probabilities ``(batch, frames / subsampling, vocab)`` and ``(batch,)`` output frame counts.
         """
-        log_probs, lengths, _ = self.encode(feats, lengths)
-        return log_probs, lengths
-
-    def encode(self, feats: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
-        """:meth:`forward`, and the hidden states on the way: the convolutional front's output and each BiLSTM
-        layer's, ``num_layers + 1`` tensors ``(batch, frames / subsampling, dim)`` (training reads them, e.g.
-        the speaker adversary)."""
         x, lengths = self.subsample(feats, lengths)
         lengths = lengths.clamp(max=x.shape[1])
-        hidden = self.lstm.layers(x, lengths)
-        logits = self.output(self.dropout(hidden[-1]))
-        return logits.float().log_softmax(dim=-1), lengths, hidden
+        out = self.lstm(x, lengths)
+        logits = self.output(self.dropout(out))
+        return logits.float().log_softmax(dim=-1), lengths

@@ -104,6 +104,22 @@ def test_evaluate_report(capsys, tmp_path, tiny_model, speech_manifest):
     assert utt["reference"] == "the cat sat on the mat"
 
 
+def test_evaluate_gives_each_speaker_of_a_labelled_manifest(capsys, tmp_path, tiny_model, speech_manifest):
+    rows = [json.loads(line) for line in speech_manifest.read_text().splitlines()]
+    labelled = speech_manifest.parent / "speakers.jsonl"  # beside it: relative audio paths stay valid
+    labelled.write_text("".join(json.dumps({**r, "speaker": "kal" if i % 2 else "slt"}) + "\n"
+                                for i, r in enumerate(rows)))
+    report = tmp_path / "r.json"
+    code, out, err = run(capsys, "evaluate", "--model", tiny_model, "--manifest", labelled, "--report", report)
+    assert code == 0, err
+    assert [line.split(":")[0] for line in out.splitlines()[1:3]] == ["  kal", "  slt"]
+    data = json.loads(report.read_text())
+    assert set(data["speakers"]) == {"kal", "slt"}
+    assert sum(s["words"] for s in data["speakers"].values()) == data["words"]
+    assert sum(s["word_errors"] for s in data["speakers"].values()) == data["word_errors"]
+    assert data["speakers"]["kal"]["utterances"] == len(rows) // 2
+
+
 def test_evaluate_bad_manifest(capsys, tmp_path, tiny_model):
     (tmp_path / "m.jsonl").write_text('{"audio_filepath": "x.wav", "duration": 1, "text": "a"}\n')
     code, out, err = run(capsys, "evaluate", "--model", tiny_model, "--manifest", tmp_path / "m.jsonl")

@@ -1,6 +1,6 @@
 import pytest
 
-from asr.metrics import error_rates, utterance_errors
+from asr.metrics import error_rates, grouped, utterance_errors
 
 
 @pytest.mark.parametrize(
@@ -30,3 +30,13 @@ def test_corpus_rates_are_pooled_not_averaged():
 def test_length_mismatch():
     with pytest.raises(ValueError):
         error_rates(["a"], [])
+
+
+def test_grouped_pools_each_label_and_leaves_unlabelled_out():
+    rates = error_rates(["a b", "c d e f", "g", "h i"], ["a b", "c x", "y", "h i"])
+    by = grouped(rates, ["kal", "slt", "kal", ""])
+    assert list(by) == ["kal", "slt"]
+    assert (by["kal"].word_errors, by["kal"].words) == (1, 3) and by["kal"].wer == pytest.approx(1 / 3)
+    assert (by["slt"].word_errors, by["slt"].words) == (3, 4)
+    with pytest.raises(ValueError):
+        grouped(rates, ["kal"])

@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 from dataclasses import replace
 
 import numpy as np
@@ -143,6 +144,9 @@ def test_prepare_writes_manifests_resumes_and_skips(tmp_path):
     assert manifests["train"].stat().st_mtime_ns == stamp
     plan_rows = [json.loads(line) for line in (tmp_path / "syn" / "plan.jsonl").read_text().splitlines()]
     assert len(plan_rows) == sum(len(u) for u in utts.values())
+    # Each utterance names its voice (asr evaluate gives each speaker's rates from it).
+    voices = {row["id"]: row["voice"] for row in plan_rows}
+    assert all(u.speaker == voices[Path(u.audio_filepath).stem] for split in utts.values() for u in split)
     # An option changes: files planned differently are made again, the others kept (test: voices in turn).
     test_before = {u.audio_filepath: os.stat(u.audio_filepath).st_mtime_ns for u in utts["test"]}
     prepare(replace(cfg, train_voices=("flite:kal16", "espeak:en-us+f3")), progress=False)

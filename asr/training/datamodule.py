@@ -62,9 +62,7 @@ class ASRDataModule(pl.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         train = [u for u in read_manifest(self.train_manifest, self.vocab) if u.duration <= self.max_duration]
         wave_augment = WaveAugment(self.augment, self.seed) if self.augment.active else None
-        # The training manifest's speaker labels, numbered in sorted order (stable across runs and resumes).
-        self.speakers = {name: i for i, name in enumerate(sorted({u.speaker for u in train} - {""}))}
-        self.train_set = UtteranceDataset(train, self.vocab, wave_augment, self.speakers)
+        self.train_set = UtteranceDataset(train, self.vocab, wave_augment)
         self.val_set = UtteranceDataset(read_manifest(self.val_manifest, self.vocab), self.vocab)
 
     def _loader(self, dataset: UtteranceDataset, max_seconds: float, train: bool) -> DataLoader:

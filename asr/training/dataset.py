@@ -13,19 +13,15 @@ from asr.training.wave_augment import WaveAugment
 
 
 class UtteranceDataset(Dataset):
-    """Item ``i`` -> ``(waveform (samples,), token ids (length,), speaker index)`` at 16 kHz.
+    """Item ``i`` -> ``(waveform (samples,), token ids (length,))`` at 16 kHz.
 
     With ``augment``, waveforms are perturbed as epoch :attr:`epoch` dictates (see :mod:`asr.training.wave_augment`).
-    ``speakers`` numbers the manifest's speaker labels (the speaker adversary's classes); an utterance whose
-    speaker is not in it gets -1.
     """
 
-    def __init__(self, utts: list[Utterance], vocab: Vocabulary = Vocabulary(), augment: WaveAugment | None = None,
-                 speakers: dict[str, int] | None = None):
+    def __init__(self, utts: list[Utterance], vocab: Vocabulary = Vocabulary(), augment: WaveAugment | None = None):
         self.utts = utts
         self.vocab = vocab
         self.augment = augment
-        self.speakers = speakers or {}
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -34,23 +30,21 @@ class UtteranceDataset(Dataset):
     def __len__(self) -> int:
         return len(self.utts)
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor, int]:
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         u = self.utts[i]
         offset, duration = u.span
         wave = load_audio(u.audio_filepath, offset=offset, duration=duration)
         if self.augment is not None:
             wave = self.augment(wave, self.epoch, i)
-        return wave, torch.tensor(self.vocab.encode(u.text), dtype=torch.long), self.speakers.get(u.speaker, -1)
+        return wave, torch.tensor(self.vocab.encode(u.text), dtype=torch.long)
 
 
-def collate(items: list[tuple[torch.Tensor, torch.Tensor, int]]) -> dict[str, torch.Tensor]:
-    """Pad a list of (waveform, tokens, speaker index) into a batch.
+def collate(items: list[tuple[torch.Tensor, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """Pad a list of (waveform, tokens) into a batch.
 
     Returns ``waves (batch, samples)``, ``wave_lengths (batch,)``, ``targets (batch, tokens)`` padded with 0,
-    ``target_lengths (batch,)``, ``speakers (batch,)`` (-1: unknown).
+    ``target_lengths (batch,)``.
     """
-    waves, wave_lengths = pad([w for w, _, _ in items])
-    targets, target_lengths = pad([t for _, t, _ in items])
-    speakers = torch.tensor([s for _, _, s in items], dtype=torch.long)
-    return {"waves": waves, "wave_lengths": wave_lengths, "targets": targets, "target_lengths": target_lengths,
-            "speakers": speakers}
+    waves, wave_lengths = pad([w for w, _ in items])
+    targets, target_lengths = pad([t for _, t in items])
+    return {"waves": waves, "wave_lengths": wave_lengths, "targets": targets, "target_lengths": target_lengths}

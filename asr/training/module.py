@@ -11,12 +11,10 @@ import torch.nn.functional as F
 
 from asr import checkpoint
 from asr.decode import GreedyDecoder
-from asr.errors import AsrError
 from asr.features import FeatureConfig, LogMel
 from asr.metrics import error_rates
 from asr.model import BiLSTMCTC, ModelConfig
 from asr.text import BLANK, CHARACTERS, Vocabulary
-from asr.training.adversary import AdversaryConfig, SpeakerAdversary, reversal_scale
 from asr.training.rng import rng_states, set_rng_states
 from asr.training.spec_augment import SpecAugment, SpecAugmentConfig, vtlp_factors
 
@@ -30,14 +28,6 @@ class OptimConfig:
     min_lr_ratio: float = 0.02  # cosine decay ends at ``lr * min_lr_ratio`` on the last step
 
 
-@dataclass(frozen=True)
-class InterCTCConfig:
-    """Intermediate CTC (Lee & Watanabe, ICASSP 2021): a BiLSTM layer below the top is read through the shared
-    output layer and trained with CTC too, so the lower layers learn the characters directly."""
-    weight: float = 0.0  # loss = (1 - weight) * CTC(top) + weight * CTC(layer); 0 = off
-    layer: int = 2  # which BiLSTM layer's output (1..num_layers - 1)
-
-
 class ASRModule(pl.LightningModule):
     def __init__(
         self,
@@ -47,8 +37,6 @@ class ASRModule(pl.LightningModule):
         optim: OptimConfig = OptimConfig(),
         vocabulary: str = CHARACTERS,
         init_from: str | None = None,
-        adversary: AdversaryConfig = AdversaryConfig(),
-        inter_ctc: InterCTCConfig = InterCTCConfig(),
     ):
         """
         Args:
@@ -60,8 +48,6 @@ class ASRModule(pl.LightningModule):
             init_from: fine-tune: start from this model.pt or .ckpt. Its architecture and features are kept
                 (only ``network.dropout`` is taken from this config); if its vocabulary differs from
                 ``vocabulary``, the output layer is re-initialised and everything below it is kept.
-            adversary: speaker-adversarial training (:mod:`asr.training.adversary`; off unless
-                ``adversary.weight`` > 0); needs ``speaker`` labels in the training manifest.
         """
         super().__init__()
         # No save_hyperparameters(): the configs travel in checkpoint["asr"] as plain dicts, so checkpoints
@@ -76,9 +62,6 @@ class ASRModule(pl.LightningModule):
         if source is not None:
             self._load_weights(source, init_from)
         self.optim = optim
-        self.adversary_config = adversary
-        self.inter_ctc = inter_ctc
-        self.adversary: SpeakerAdversary | None = None  # built in setup(), once the speakers are known
         self._rng_to_restore: dict | None = None
         self.decoder = GreedyDecoder(self.vocab)
         self._val_refs: list[str] = []
@@ -101,49 +84,17 @@ class ASRModule(pl.LightningModule):
         missing, _ = self.model.load_state_dict(state, strict=False)
         assert all(k.startswith("output.") for k in missing), missing
 
-    def setup(self, stage: str) -> None:
-        if self.adversary_config.weight <= 0 or self.adversary is not None:
-            return
-        layer, layers = self.adversary_config.layer, self.model.config.num_layers
-        if not 0 <= layer <= layers:
-            raise AsrError(f"model.adversary.layer must be 0..{layers} (0 = the convolutional front's output), "
-                           f"not {layer}")
-        speakers = getattr(self.trainer.datamodule, "speakers", None) or {}
-        if len(speakers) < 2:
-            raise AsrError(f"model.adversary.weight > 0 needs speaker labels in the training manifest (a 'speaker' "
-                           f"field naming at least 2 speakers; {len(speakers)} found)")
-        size = self.model.subsample.output_dim if layer == 0 else 2 * self.model.config.hidden_size
-        self.adversary = SpeakerAdversary(size, self.adversary_config.hidden, len(speakers))
-
     def _forward(self, batch: dict, augment: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         warp = vtlp_factors(batch["waves"].shape[0], self.spec_augment.config, self.device) if augment else None
         feats, frames = self.features(batch["waves"], batch["wave_lengths"], warp)
         if augment:
             feats = self.spec_augment(feats, frames)
-        log_probs, out_lengths, hidden = self.model.encode(feats, frames)
+        log_probs, out_lengths = self.model(feats, frames)
         # CTC in fp32 whatever the autocast precision: its sums over paths lose too much in half precision.
         loss = F.ctc_loss(
             log_probs.float().transpose(0, 1), batch["targets"], out_lengths, batch["target_lengths"],
             blank=BLANK, reduction="mean", zero_infinity=True,
         )
-        if augment and self.inter_ctc.weight > 0:
-            inter = self.model.output(self.model.dropout(hidden[self.inter_ctc.layer])).float().log_softmax(-1)
-            inter_loss = F.ctc_loss(
-                inter.transpose(0, 1), batch["targets"], out_lengths, batch["target_lengths"],
-                blank=BLANK, reduction="mean", zero_infinity=True,
-            )
-            self.log("inter_ctc_loss", inter_loss.detach(), prog_bar=False, batch_size=batch["waves"].shape[0])
-            loss = (1 - self.inter_ctc.weight) * loss + self.inter_ctc.weight * inter_loss
-        if augment and self.adversary is not None:  # training only
-            progress = self.trainer.global_step / max(int(self.trainer.estimated_stepping_batches), 1)
-            scale = reversal_scale(self.adversary_config, progress)
-            adv_loss, adv_accuracy = self.adversary(hidden[self.adversary_config.layer], out_lengths,
-                                                    batch["speakers"], scale)
-            size = batch["waves"].shape[0]
-            self.log("adv_loss", adv_loss, prog_bar=False, batch_size=size)
-            self.log("adv_accuracy", adv_accuracy, prog_bar=False, batch_size=size)
-            self.log("ctc_loss", loss.detach(), prog_bar=False, batch_size=size)
-            loss = loss + adv_loss
         return loss, log_probs, out_lengths
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
