@@ -1,7 +1,8 @@
 """Manifests: NeMo's JSON-lines convention, as typed :class:`Utterance` records, read, validated and written.
 
-A manifest has one JSON object per line: ``audio_filepath``, ``duration`` (seconds), ``text`` and an optional
-``offset`` (seconds into the file) and ``speaker`` (any label naming who speaks; training may use it). Relative audio paths are resolved against the manifest's folder.
+A manifest has one JSON object per line: ``audio_filepath``, ``duration`` (seconds), ``text`` and optionally
+``offset`` (seconds into the file) and ``speaker`` (any label naming who speaks: ``asr evaluate`` then gives each
+speaker's rates). Relative audio paths are resolved against the manifest's folder.
 """
 
 from __future__ import annotations
