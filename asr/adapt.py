@@ -67,13 +67,11 @@ class Adapted:
         self.entropy = []
         return [self._adapt_and_read(w, warp) for w, warp in zip(waves, warps)]
 
+    # Gradients are needed even when the caller reads under torch.inference_mode(): tensors made there cannot
+    # enter autograd, so the features too are computed with inference mode off.
+    @torch.inference_mode(False)
+    @torch.enable_grad()
     def _adapt_and_read(self, wave: np.ndarray, warp: float) -> np.ndarray:
-        # Gradients are needed even when the caller reads under torch.inference_mode(): tensors made there
-        # cannot enter autograd, so the features too are computed with inference mode off.
-        with torch.inference_mode(False), torch.enable_grad():
-            return self._adapt_and_read_with_grad(wave, warp)
-
-    def _adapt_and_read_with_grad(self, wave: np.ndarray, warp: float) -> np.ndarray:
         model = self.recognizer.model
         x = torch.from_numpy(np.ascontiguousarray(wave, dtype=np.float32))[None]
         with torch.no_grad():

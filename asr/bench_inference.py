@@ -161,7 +161,7 @@ def onnx(model: Path, manifest: Path, work: Path) -> dict:
         transcriber = m.transcriber(timestamps=False)
         evaluate(transcriber, manifest)  # warm-up
         start = time.perf_counter()
-        rates, results = evaluate(transcriber, manifest)
+        rates, _, _ = evaluate(transcriber, manifest)
         elapsed = time.perf_counter() - start
         start = time.perf_counter()
         for batch in batches:

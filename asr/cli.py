@@ -52,7 +52,7 @@ SPEAKER_LINES = 10  # `asr evaluate` prints each speaker's rates when a manifest
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from asr.evaluate import by_speaker, evaluate, write_report
+    from asr.evaluate import evaluate, write_report
 
     if args.report and len(args.manifest) > 1 and "{split}" not in args.report:
         raise AsrError("--report with several manifests needs {split} in its name (the manifest's stem)")
@@ -60,7 +60,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     transcriber = model.transcriber(timestamps=False)
     failed = False
     for manifest in args.manifest:
-        rates, results = evaluate(transcriber, manifest, progress=sys.stderr.isatty())
+        rates, results, speakers = evaluate(transcriber, manifest, progress=sys.stderr.isatty())
         for r in results:
             if r.error:
                 failed = True
@@ -68,7 +68,6 @@ def _evaluate(args: argparse.Namespace) -> int:
         print(f"{manifest}: WER {100 * rates.wer:.2f} % ({rates.word_errors}/{rates.words} words)  "
               f"CER {100 * rates.cer:.2f} % ({rates.char_errors}/{rates.chars} chars)  {len(results)} utterances  "
               f"[{_describe(model)}]", flush=True)
-        speakers = by_speaker(rates, manifest)
         if 2 <= len(speakers) <= SPEAKER_LINES:  # a test split of a few voices; one of many goes to the report
             for name, r in speakers.items():
                 print(f"  {name}: WER {100 * r.wer:.2f} % ({r.word_errors}/{r.words} words)  "

@@ -12,8 +12,10 @@ from asr.metrics import ErrorRates, error_rates, grouped
 from asr.transcribe import Segment, Transcriber
 
 
-def evaluate(transcriber: Transcriber, manifest: str | os.PathLike, progress: bool = False) -> tuple[ErrorRates, list]:
-    """Transcribe ``manifest`` and score it. Returns the error rates and the per-utterance results.
+def evaluate(transcriber: Transcriber, manifest: str | os.PathLike,
+             progress: bool = False) -> tuple[ErrorRates, list, dict[str, ErrorRates]]:
+    """Transcribe ``manifest`` and score it. Returns the error rates, the per-utterance results and each
+    speaker's rates (sorted by name; empty when the manifest names no speakers).
 
     A file that fails to load counts as an empty hypothesis (all its words deleted), so a broken file
     raises the WER instead of vanishing from it.
@@ -27,14 +29,9 @@ def evaluate(transcriber: Transcriber, manifest: str | os.PathLike, progress: bo
         results = tqdm(results, total=len(segments), desc="evaluate", unit="utt")
     results = list(results)
     hyps = [r.hypothesis.text if r.hypothesis else "" for r in results]
-    return error_rates([u.text for u in utts], hyps), results
-
-
-def by_speaker(rates: ErrorRates, manifest: str | os.PathLike) -> dict[str, ErrorRates]:
-    """Each speaker's rates, from the ``speaker`` labels of the manifest that ``rates`` scored (in its order);
-    empty when it names none."""
-    speakers = [u.speaker for u in read_manifest(manifest, vocab=None, check_files=False)]
-    return grouped(rates, speakers) if any(speakers) else {}
+    rates = error_rates([u.text for u in utts], hyps)
+    speakers = [u.speaker for u in utts]
+    return rates, results, grouped(rates, speakers) if any(speakers) else {}
 
 
 def _summary(rates: ErrorRates) -> dict:
@@ -44,7 +41,7 @@ def _summary(rates: ErrorRates) -> dict:
 
 def write_report(path: str | os.PathLike, rates: ErrorRates, results: list, manifest: str, model: str,
                  speakers: dict[str, ErrorRates] | None = None) -> None:
-    """JSON report: ``wer``/``cer`` as fractions, totals, each speaker's (``speakers``, from :func:`by_speaker`,
+    """JSON report: ``wer``/``cer`` as fractions, totals, each speaker's (``speakers``, from :func:`evaluate`,
     when the manifest names them) and, per utterance, reference, hypothesis and errors."""
     by = {name: {**_summary(r), "utterances": len(r.utterances)} for name, r in (speakers or {}).items()}
     report = {
