@@ -30,8 +30,7 @@ def evaluate(transcriber: Transcriber, manifest: str | os.PathLike,
     results = list(results)
     hyps = [r.hypothesis.text if r.hypothesis else "" for r in results]
     rates = error_rates([u.text for u in utts], hyps)
-    speakers = [u.speaker for u in utts]
-    return rates, results, grouped(rates, speakers) if any(speakers) else {}
+    return rates, results, grouped(rates, [u.speaker for u in utts])  # unlabelled utterances are left out
 
 
 def _summary(rates: ErrorRates) -> dict:
