@@ -1,10 +1,14 @@
 # `make demo` and `make test` install what they need first (idempotently).
+# bash with pipefail: a failing command piped into `tail` fails its recipe (/bin/sh would report tail's status).
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 RECIPE ?= synthetic
-PROFILE ?= cpu  # recipes/cpu.yaml or recipes/gpu.yaml, stacked under the recipe's config
+# recipes/cpu.yaml or recipes/gpu.yaml, stacked under the recipe's config
+PROFILE ?= cpu
 # Debian packages for the synthetic corpus and the test fixtures (TTS engines, text sources, sox; Chromium for
 # the web page's browser tests).
 DEBIAN := flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts espeak-ng sox bible-kjv wordnet-base \
@@ -16,7 +20,7 @@ KENLM := tools/kenlm
 KENLM_DEBIAN := cmake g++ make libboost-program-options-dev libboost-system-dev libboost-thread-dev \
 	libboost-test-dev zlib1g-dev libbz2-dev liblzma-dev libeigen3-dev
 
-.PHONY: install system voices kenlm test demo long prepare train bench clean
+.PHONY: install system voices kenlm test test-fast demo long prepare train bench clean
 
 install: $(STAMP)
 
@@ -48,16 +52,21 @@ $(KENLM)/bin/build_binary: | install
 	mkdir -p $(KENLM)/bin && cp $(KENLM)/build/bin/lmplz $(KENLM)/bin/
 	cp $(KENLM)/build/bin/build_binary $(KENLM)/bin/  # last: its presence marks a finished build
 
+# Every test: the contract, what CI runs.
 test: install system voices kenlm
 	$(BIN)/python -m pytest -q
+
+# The inner loop: no training runs, servers, browser or benchmark (under a minute).
+test-fast: install system voices kenlm
+	$(BIN)/python -m pytest -q -m "not slow and not browser and not gpu"
 
 prepare: install
 	$(BIN)/asr prepare $(RECIPE) $(ARGS)
 
 # Train a real-corpus recipe: make train RECIPE=an4 PROFILE=gpu ARGS="--trainer.devices 2"
 train: install
-	$(BIN)/asr train --config recipes/$(strip $(PROFILE)).yaml --config recipes/$(RECIPE)/config.yaml \
-		$(if $(wildcard recipes/$(RECIPE)/$(strip $(PROFILE)).yaml),--config recipes/$(RECIPE)/$(strip $(PROFILE)).yaml) $(ARGS)
+	$(BIN)/asr train --config recipes/$(PROFILE).yaml --config recipes/$(RECIPE)/config.yaml \
+		$(if $(wildcard recipes/$(RECIPE)/$(PROFILE).yaml),--config recipes/$(RECIPE)/$(PROFILE).yaml) $(ARGS)
 
 # tune_and_evaluate(EXP, DATA): tune the LM of EXP on DATA's dev split, then score every test split greedy and
 # with the LM (EXP/report_{split}[_lm].json), and the held-out neural voice with the LM and test-time VTLN too
@@ -87,6 +96,10 @@ demo: install kenlm
 exp/synthetic/model.pt: data/synthetic/.done recipes/synthetic/config.yaml
 	$(BIN)/asr train --config recipes/synthetic/config.yaml
 
+# Written by `asr prepare synthetic` when the corpus is complete.
+data/synthetic/.done: | install
+	$(BIN)/asr prepare synthetic
+
 # The longer profile (about 2 h on 2 CPU cores): general English, a bigger model, a general-English LM (>= 50k words).
 LONG := exp/synthetic_long
 LONG_DATA := data/synthetic_long
@@ -101,7 +114,7 @@ long: install kenlm
 # Speed and padding of the demo-sized pipeline on this machine -> exp/bench.json (after make demo for the LM figures).
 bench: install
 	$(BIN)/asr prepare synthetic
-	$(BIN)/python -m asr.training.bench
+	$(BIN)/python -m benchmarks.run
 
 clean:
 	rm -rf exp/synthetic

@@ -22,8 +22,9 @@ import numpy as np
 from asr.audio import SAMPLE_RATE
 from asr.decode import Decoder, GreedyDecoder
 from asr.errors import AsrError
-from asr.segment import SegmentOptions
-from asr.transcribe import Result, Segment, Transcriber
+from asr.assemble import Result
+from asr.transcribe import Transcriber
+from asr.windows import SegmentOptions, Span
 
 
 class Model:
@@ -52,15 +53,15 @@ class Model:
         (word, start, end, confidence; seconds)."""
         if isinstance(audio, np.ndarray):
             return self._transcribe_array(audio, timestamps)
-        result = next(self.transcriber(timestamps).transcribe([Segment(str(audio))]))
+        result = next(self.transcriber(timestamps).transcribe([Span(str(audio))]))
         if result.error:
             raise AsrError(result.error)
         return result
 
-    def transcribe_files(self, paths: Iterable[str | os.PathLike | Segment], timestamps: bool = True,
+    def transcribe_files(self, paths: Iterable[str | os.PathLike | Span], timestamps: bool = True,
                          progress: bool = False) -> Iterator[Result]:
         """One result per input, in order; a file that fails gives a result with ``error`` set."""
-        return self.transcriber(timestamps, progress).transcribe(paths)
+        return self.transcriber(timestamps=timestamps, progress=progress).transcribe(paths)
 
     def _transcribe_array(self, audio: np.ndarray, timestamps: bool) -> Result:
         import soundfile as sf
@@ -76,7 +77,7 @@ class Model:
         return result
 
 
-def load(path: str | os.PathLike, device: str = "auto", decode_config: str | None = None, lm: str | None = None,
+def load(path: str | os.PathLike, *, device: str = "auto", decode_config: str | None = None, lm: str | None = None,
          lexicon: str | None = None, lexicon_free: bool = False, batch_seconds: float = 200.0,
          max_segment: float = SegmentOptions.max_segment, vtln: bool = False, adapt: bool = False,
          **beam_options) -> Model:
@@ -119,4 +120,4 @@ def load(path: str | os.PathLike, device: str = "auto", decode_config: str | Non
         network = Adapted(network, warps=speaker)  # adapted from the warp VTLN picks, when asked
     elif speaker is not None:
         network = speaker
-    return Model(network, decoder, batch_seconds, max_segment, path)
+    return Model(network, decoder, batch_seconds=batch_seconds, max_segment=max_segment, path=path)

@@ -11,14 +11,22 @@ from asr.errors import AsrError
 from asr.output import FORMATS
 
 
-def _load(args: argparse.Namespace, timestamps: bool = False):
-    """The model of ``--model`` with the decoding flags over its ``--decode-config``."""
-    from asr.api import load
+def _load_options(args: argparse.Namespace) -> dict:
+    """The keyword arguments of :func:`asr.api.load` that the running and decoding flags give (unset beam flags
+    left out, so a ``--decode-config`` keeps its values)."""
     from asr.beam import BEAM_FLAGS
 
-    return load(args.model, args.device, args.decode_config, args.lm, args.lexicon, args.lexicon_free,
-                args.batch_seconds, args.max_segment, args.vtln, args.adapt,
-                **{k: getattr(args, k, None) for k in BEAM_FLAGS})
+    options = {"device": args.device, "decode_config": args.decode_config, "lm": args.lm, "lexicon": args.lexicon,
+               "lexicon_free": args.lexicon_free, "batch_seconds": args.batch_seconds,
+               "max_segment": args.max_segment, "vtln": args.vtln, "adapt": args.adapt}
+    return {**options, **{k: getattr(args, k) for k in BEAM_FLAGS if getattr(args, k, None) is not None}}
+
+
+def _load(args: argparse.Namespace):
+    """The model of ``--model`` with the decoding flags over its ``--decode-config``."""
+    from asr.api import load
+
+    return load(args.model, **_load_options(args))
 
 
 def _transcribe(args: argparse.Namespace) -> int:
@@ -86,16 +94,11 @@ def _describe(model) -> str:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from asr.beam import BEAM_FLAGS
     from asr.server.app import ServeSettings, serve  # the only way into the server from the core
 
-    load = {"device": args.device, "decode_config": args.decode_config, "lm": args.lm, "lexicon": args.lexicon,
-            "lexicon_free": args.lexicon_free, "batch_seconds": args.batch_seconds, "max_segment": args.max_segment,
-            "vtln": args.vtln, "adapt": args.adapt,
-            **{k: getattr(args, k) for k in BEAM_FLAGS if getattr(args, k, None) is not None}}
     settings = ServeSettings(max_upload_mb=args.max_upload_mb, max_queue=args.max_queue, api_key=args.api_key,
                              model_id=args.model_id or Path(args.model).stem)
-    serve(args.model, load, settings, args.host, args.port, args.workers)
+    serve(args.model, _load_options(args), settings, host=args.host, port=args.port, workers=args.workers)
     return 0
 
 
@@ -146,9 +149,10 @@ def _tune_lm(args: argparse.Namespace) -> int:
     def trial(t) -> None:
         print(f"{t.lm_weight:9g} {t.word_score:10g} {100 * t.rates.wer:7.2f} {100 * t.rates.cer:7.2f}", flush=True)
 
-    greedy, best = tune_lm(recognizer, args.model, args.manifest, args.lm,
-                           lexicon_for(args.lm, args.lexicon, args.lexicon_free), args.out, args.beam_size,
-                           args.lm_weights, args.word_scores, args.cache, sys.stderr.isatty(), start, trial)
+    greedy, best = tune_lm(recognizer, args.model, args.manifest, args.lm, out=args.out,
+                           lexicon=lexicon_for(args.lm, args.lexicon, args.lexicon_free), beam_size=args.beam_size,
+                           lm_weights=args.lm_weights, word_scores=args.word_scores, cache=args.cache,
+                           progress=sys.stderr.isatty(), on_start=start, on_trial=trial)
     print(f"best: lm_weight {best.lm_weight:g}, word_score {best.word_score:g}: WER {100 * best.rates.wer:.2f} % "
           f"(greedy {100 * greedy.wer:.2f} %) -> {args.out}")
     return 0
@@ -181,7 +185,7 @@ def _prepare(args: argparse.Namespace, rest: list[str]) -> int:
 
 
 def _running_args(p: argparse.ArgumentParser) -> None:
-    from asr.segment import SegmentOptions
+    from asr.windows import SegmentOptions
 
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
     p.add_argument("--batch-seconds", type=float, default=200.0, help="padded audio seconds per batch")
@@ -249,7 +253,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("export", help="export a model for deployment: asr export --model M --out model.onnx")
     p.add_argument("--model", required=True, help="model.pt or a training .ckpt")
-    p.add_argument("--format", choices=["onnx"], default="onnx")
     p.add_argument("--int8", action="store_true", help="quantise weights to int8 (ONNX Runtime dynamic quantisation)")
     p.add_argument("--out", required=True, help="the .onnx file to write")
 

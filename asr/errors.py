@@ -17,3 +17,7 @@ def listed(header: str, problems: list[str]) -> str:
     """``header`` followed by the first :data:`MAX_LISTED` problems, one per line, and how many more there are."""
     more = f"\n  ... and {len(problems) - MAX_LISTED} more" if len(problems) > MAX_LISTED else ""
     return header + "\n  " + "\n  ".join(problems[:MAX_LISTED]) + more
+
+
+class Cancelled(Exception):
+    """Work cancelled from outside (a server's client went away, or its time ran out); not the input's fault."""

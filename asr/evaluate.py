@@ -9,7 +9,9 @@ from dataclasses import asdict
 from asr.fileio import atomic_write_text
 from asr.manifest import read_manifest
 from asr.metrics import ErrorRates, error_rates, grouped
-from asr.transcribe import Segment, Transcriber
+from asr.progress import tracked
+from asr.transcribe import Transcriber
+from asr.windows import Span
 
 
 def evaluate(transcriber: Transcriber, manifest: str | os.PathLike,
@@ -21,13 +23,9 @@ def evaluate(transcriber: Transcriber, manifest: str | os.PathLike,
     raises the WER instead of vanishing from it.
     """
     utts = read_manifest(manifest, vocab=transcriber.recognizer.vocab)
-    segments = [Segment.of(u) for u in utts]
-    results = transcriber.transcribe(segments)
-    if progress:
-        from tqdm import tqdm
-
-        results = tqdm(results, total=len(segments), desc="evaluate", unit="utt")
-    results = list(results)
+    spans = [Span.of(u) for u in utts]
+    results = transcriber.transcribe(spans)
+    results = list(tracked(results, len(spans), "evaluate", "utt", enabled=progress))
     hyps = [r.hypothesis.text if r.hypothesis else "" for r in results]
     rates = error_rates([u.text for u in utts], hyps)
     return rates, results, grouped(rates, [u.speaker for u in utts])  # unlabelled utterances are left out

@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from asr import checkpoint
+from asr.features import normalize
 from asr.fileio import atomic_path
 
 OPSET = 17
@@ -70,15 +71,8 @@ class OnnxGraph(nn.Module):
         bins = self.basis.shape[1] // 2  # spec: (batch, frames, 2 bins), real parts then imaginary
         power = spec[..., :bins] ** 2 + spec[..., bins:] ** 2
         feats = torch.log(torch.matmul(power, self.filterbank) + 1e-6)  # (batch, frames, n_mels)
-        frames = torch.div((lengths - cfg.n_fft).clamp(min=0), cfg.hop_length, rounding_mode="floor") + 1
-        mask = (torch.arange(feats.shape[1], device=feats.device)[None, :] < frames[:, None]).unsqueeze(-1)
-        mask = mask.to(feats.dtype)
-        if cfg.normalize == "per_feature":
-            count = frames.clamp(min=1).to(feats.dtype)[:, None, None]
-            mean = (feats * mask).sum(1, keepdim=True) / count
-            var = (((feats - mean) * mask) ** 2).sum(1, keepdim=True) / count
-            feats = (feats - mean) / (var.sqrt() + 1e-5)
-        return self.model(feats * mask, frames)
+        frames = cfg.num_frames(lengths)
+        return self.model(normalize(feats, frames, cfg.normalize), frames)
 
 
 def metadata(recognizer: checkpoint.Recognizer) -> dict:

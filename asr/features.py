@@ -83,13 +83,28 @@ class LogMel(nn.Module):
                 spec = torch.einsum("bft,bfm->bmt", power, banks)
             feats = torch.log(spec + 1e-6).transpose(1, 2)  # (batch, frames, n_mels)
         frames = self.config.num_frames(lengths).clamp(max=feats.shape[1])
-        mask = (torch.arange(feats.shape[1], device=feats.device)[None, :] < frames[:, None]).unsqueeze(-1)
-        if self.config.normalize == "per_feature":
-            count = frames.clamp(min=1).to(feats.dtype)[:, None, None]
-            mean = (feats * mask).sum(1, keepdim=True) / count
-            var = (((feats - mean) * mask) ** 2).sum(1, keepdim=True) / count
-            feats = (feats - mean) / (var.sqrt() + 1e-5)
-        return feats * mask, frames
+        return normalize(feats, frames, self.config.normalize), frames
+
+
+def normalize(feats: torch.Tensor, frames: torch.Tensor, mode: str) -> torch.Tensor:
+    """Normalise log-mel features and zero their padding (the same arithmetic in training, transcription and the
+    exported ONNX graph).
+
+    Args:
+        feats: ``(batch, frames, n_mels)`` log-mel features; frames: ``(batch,)`` valid frames of each.
+        mode: ``per_feature`` (each mel bin to zero mean, unit variance over the utterance's valid frames) or
+            ``none``.
+    Returns:
+        ``(batch, frames, n_mels)``, zero past each utterance's end.
+    """
+    mask = (torch.arange(feats.shape[1], device=feats.device)[None, :] < frames[:, None]).unsqueeze(-1)
+    mask = mask.to(feats.dtype)
+    if mode == "per_feature":
+        count = frames.clamp(min=1).to(feats.dtype)[:, None, None]
+        mean = (feats * mask).sum(1, keepdim=True) / count
+        var = (((feats - mean) * mask) ** 2).sum(1, keepdim=True) / count
+        feats = (feats - mean) / (var.sqrt() + 1e-5)
+    return feats * mask
 
 
 def warped_filterbanks(fb: torch.Tensor, alpha: torch.Tensor, boundary: float = 0.8) -> torch.Tensor:

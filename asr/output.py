@@ -14,7 +14,7 @@ from asr.fileio import atomic_write_text
 
 if TYPE_CHECKING:  # annotations only: the CLI imports this module for FORMATS before anything heavy
     from asr.decode import Word
-    from asr.transcribe import Result
+    from asr.assemble import Result
 
 FORMATS = ("txt", "json", "srt", "vtt")  # the file extension of each is the format's name
 

@@ -19,7 +19,9 @@ from asr.decode import GreedyDecoder
 from asr.fileio import atomic_path
 from asr.manifest import read_manifest
 from asr.metrics import ErrorRates, error_rates
-from asr.transcribe import Network, Segment, Transcriber
+from asr.progress import tracked
+from asr.transcribe import Network, Transcriber
+from asr.windows import Span
 
 DEFAULT_LM_WEIGHTS = (0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0)
 DEFAULT_WORD_SCORES = (-2.0, -1.0, 0.0, 1.0, 2.0, 3.0)
@@ -59,13 +61,10 @@ def dev_log_probs(recognizer: Network, model_path: str, manifest: str, cache: st
         except Exception:  # a stale or damaged cache is simply recomputed
             pass
     utts = read_manifest(manifest, vocab=recognizer.vocab)
-    segments = [Segment.of(u) for u in utts]
+    spans = [Span.of(u) for u in utts]
     transcriber = Transcriber(recognizer, GreedyDecoder(recognizer.vocab), keep_log_probs=True)
-    results = transcriber.transcribe(segments)
-    if progress:
-        from tqdm import tqdm
-
-        results = tqdm(results, total=len(segments), desc="dev log-probs", unit="utt")
+    results = transcriber.transcribe(spans)
+    results = tracked(results, len(spans), "dev log-probs", "utt", enabled=progress)
     refs, log_probs = [], []
     for u, r in zip(utts, results):
         if r.error:  # tuning on a partial set is still meaningful; the file is named on stderr by the caller
@@ -91,7 +90,7 @@ def decode_all(decoder, log_probs: list[torch.Tensor], batch: int = 64) -> list[
 
 
 def tune(vocab, references: list[str], log_probs: list[torch.Tensor], lm: str, lexicon: str | None,
-         options: BeamOptions = BeamOptions(), lm_weights=DEFAULT_LM_WEIGHTS, word_scores=DEFAULT_WORD_SCORES,
+         options: BeamOptions = BeamOptions(), *, lm_weights=DEFAULT_LM_WEIGHTS, word_scores=DEFAULT_WORD_SCORES,
          on_trial=None) -> tuple[DecodeConfig, Trial, list[Trial]]:
     """Grid search; returns the best decoding config (lowest WER, then CER), its trial and every trial."""
     trials = []
@@ -107,7 +106,7 @@ def tune(vocab, references: list[str], log_probs: list[torch.Tensor], lm: str, l
                         beam=replace(options, lm_weight=best.lm_weight, word_score=best.word_score)), best, trials
 
 
-def tune_lm(recognizer: Network, model_path: str, manifest: str, lm: str, lexicon: str | None, out: str,
+def tune_lm(recognizer: Network, model_path: str, manifest: str, lm: str, *, out: str, lexicon: str | None = None,
             beam_size: int = 50, lm_weights=DEFAULT_LM_WEIGHTS, word_scores=DEFAULT_WORD_SCORES,
             cache: str | None = None, progress: bool = False, on_start=None, on_trial=None) -> tuple[ErrorRates, Trial]:
     """``asr tune-lm``: the greedy baseline and the grid search on a dev manifest; writes the best decoding
@@ -121,7 +120,8 @@ def tune_lm(recognizer: Network, model_path: str, manifest: str, lm: str, lexico
     if on_start:
         on_start(refs, greedy)
     config, best, _ = tune(recognizer.vocab, refs, log_probs, lm, lexicon, BeamOptions(beam_size=beam_size),
-                           lm_weights or DEFAULT_LM_WEIGHTS, word_scores or DEFAULT_WORD_SCORES, on_trial)
+                           lm_weights=lm_weights or DEFAULT_LM_WEIGHTS, word_scores=word_scores or DEFAULT_WORD_SCORES,
+                           on_trial=on_trial)
     reading = _reading(recognizer)  # not the plain reading: the config says so
     config.save(out, comment=f"written by asr tune-lm on {manifest} ({len(refs)} utterances"
                              f"{', read ' + reading if reading else ''}): "

@@ -25,6 +25,16 @@ SENTENCES = [
 ]
 
 
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``gpu`` are skipped where no CUDA device is visible (``make test`` runs them on a GPU machine)."""
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
+
+
 def tone(seconds: float, rate: int = SAMPLE_RATE, freq: float = 440.0, channels: int = 1) -> np.ndarray:
     """A sine tone, ``(samples,)`` or ``(samples, channels)`` float32 in [-0.5, 0.5]."""
     t = np.arange(int(seconds * rate)) / rate

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from test_resume import probe, run_config, train
 from train_probes import read_steps
+
+pytestmark = pytest.mark.slow
 
 
 def test_two_process_ddp_on_cpu_keeps_ranks_in_step(tmp_path, speech_manifest):

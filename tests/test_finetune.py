@@ -49,6 +49,7 @@ def test_finetune_new_vocabulary_reinitialises_only_the_output_layer(tmp_path):
             assert torch.equal(state[k], v), k
 
 
+@pytest.mark.slow
 def test_finetune_onto_digits_trains_and_exports_the_new_vocabulary(tmp_path, speech):
     path, _ = saved_model(tmp_path)
     manifest = tmp_path / "digits.jsonl"

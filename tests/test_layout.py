@@ -1,4 +1,5 @@
-"""The package's layering: a flat inference core, Lightning only in asr/training, corpus preparation only in asr/corpora."""
+"""The package's layering: a flat inference core, Lightning only in asr/training, corpus preparation only in
+asr/corpora, the server in asr/server, and benchmarks outside the package."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from asr.corpora import recipes
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "asr"
+BENCHMARKS = ROOT / "benchmarks"
 LIGHTNING = ("pytorch_lightning", "lightning", "lightning_fabric")
 # The CLI hands `asr train` and `asr prepare` to the other layers from inside those two handlers only.
 CLI_HANDOFFS = {"asr.training.cli", "asr.corpora.recipes", "asr.server.app"}
@@ -61,6 +63,38 @@ def test_each_layer_imports_only_what_it_may(path):
             assert not is_under(module, ["asr.training", "asr.corpora"]), f"{path.name}: serving needs neither"
         if where == "corpora":
             assert not is_under(module, ["asr.training"]), f"{path.name}: corpus preparation does not need training"
+        if where == "training":  # signal effects are shared with synthesis; the rest of corpora is not training's
+            assert not is_under(module, ["asr.corpora"]) or is_under(module, ["asr.corpora.dsp"]), \
+                f"{path.name} imports {module}"
+        assert not is_under(module, ["benchmarks"]), f"{path.name}: the package never imports the benchmarks"
+
+
+def test_the_core_holds_no_benchmark_or_signal_effects():
+    assert not list(PACKAGE.glob("bench*.py")) and not (PACKAGE / "training" / "bench.py").exists()
+    assert not (PACKAGE / "dsp.py").exists()
+
+
+def _docstrings(tree: ast.AST) -> set[int]:
+    bodies = [n.body for n in ast.walk(tree) if isinstance(n, (ast.Module, ast.ClassDef, ast.FunctionDef))]
+    return {id(b[0].value) for b in bodies if b and isinstance(b[0], ast.Expr) and isinstance(b[0].value, ast.Constant)}
+
+
+@pytest.mark.parametrize("path", sorted(BENCHMARKS.glob("*.py")), ids=lambda p: p.name)
+def test_benchmarks_hide_no_code_from_this_test(path):
+    """Every module a benchmark runs is a file this test reads: no ``python -c`` code strings; and what it
+    imports of the project exists."""
+    tree = ast.parse(path.read_text())
+    docs = _docstrings(tree)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docs:
+            assert node.value != "-c" and "import " not in node.value, f"{path.name}: code in a string: {node.value!r}"
+    modules = [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
+    modules += [n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module]
+    for module in modules:
+        parts = module.split(".")
+        if parts[0] in ("asr", "benchmarks"):
+            where = ROOT.joinpath(*parts)
+            assert where.with_suffix(".py").is_file() or where.is_dir(), f"{path.name} imports {module}: not there"
 
 
 def test_the_network_module_imports_no_decoder_cli_or_lightning():

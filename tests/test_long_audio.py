@@ -10,12 +10,13 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from asr import segment
+from asr import vad as vad_module
 from asr.audio import SAMPLE_RATE
 from asr.decode import GreedyDecoder
-from asr.segment import SegmentOptions, SileroVAD, plan_windows, speech_regions
+from asr.vad import SileroVAD, speech_regions
+from asr.windows import SegmentOptions, Span, plan_windows
 from asr.text import BLANK, Vocabulary
-from asr.transcribe import Segment, Transcriber
+from asr.transcribe import Transcriber
 
 VOCAB = Vocabulary()
 FRAME = 640  # samples per 40 ms output frame
@@ -67,7 +68,7 @@ def test_window_fallback_neither_drops_nor_doubles_anything(tmp_path, monkeypatc
     path = tmp_path / "continuous.wav"
     sf.write(path, staircase(text), SAMPLE_RATE, subtype="FLOAT")
     duration = sf.info(str(path)).duration
-    monkeypatch.setattr("asr.transcribe.speech_regions", lambda probs, options: [(0.0, duration)])
+    monkeypatch.setattr("asr.windows.speech_regions", lambda probs, options: [(0.0, duration)])
     t = transcriber(max_segment=8.0)
     result = next(t.transcribe([str(path)]))
     assert result.error is None and result.text == text
@@ -89,8 +90,8 @@ def test_pauses_cut_segments_with_times_in_the_file(tmp_path, monkeypatch):
         length = len(staircase(p)) / SAMPLE_RATE
         bounds.append((t0, t0 + length))
         t0 += length + 1.0
-    monkeypatch.setattr("asr.transcribe.speech_regions", lambda probs, options: [(a - 0.2, b + 0.2) for a, b in bounds])
-    result = next(transcriber(max_segment=4.0).transcribe([Segment(str(path))]))
+    monkeypatch.setattr("asr.windows.speech_regions", lambda probs, options: [(a - 0.2, b + 0.2) for a, b in bounds])
+    result = next(transcriber(max_segment=4.0).transcribe([Span(str(path))]))
     assert [s.text for s in result.segments] == pieces and result.text == " ".join(pieces)
     for s, (a, b) in zip(result.segments, bounds):
         assert s.start == pytest.approx(a - 0.2, abs=0.05) and s.end == pytest.approx(b + 0.2, abs=0.05)
@@ -112,7 +113,7 @@ def test_segments_after_long_pauses_are_read_from_the_right_place(tmp_path, monk
         bounds.append((t0, t0 + wave.size / SAMPLE_RATE))
     path = tmp_path / "sparse.wav"
     sf.write(path, audio, SAMPLE_RATE, subtype="FLOAT")
-    monkeypatch.setattr("asr.transcribe.speech_regions", lambda probs, options: [(a - 0.2, b + 0.2) for a, b in bounds])
+    monkeypatch.setattr("asr.windows.speech_regions", lambda probs, options: [(a - 0.2, b + 0.2) for a, b in bounds])
     result = next(transcriber(max_segment=4.0).transcribe([str(path)]))
     assert [s.text for s in result.segments] == pieces
     for s, (a, b) in zip(result.segments, bounds):
@@ -123,8 +124,8 @@ def test_a_span_of_a_long_file_keeps_times_in_the_file(tmp_path, monkeypatch):
     audio = np.concatenate([np.zeros(3 * SAMPLE_RATE, np.float32), staircase(long_text(20))])
     path = tmp_path / "late.wav"
     sf.write(path, audio, SAMPLE_RATE, subtype="FLOAT")
-    monkeypatch.setattr("asr.transcribe.speech_regions", lambda probs, options: [(0.0, 100.0)])
-    result = next(transcriber(max_segment=4.0).transcribe([Segment(str(path), offset=2.0)]))
+    monkeypatch.setattr("asr.windows.speech_regions", lambda probs, options: [(0.0, 100.0)])
+    result = next(transcriber(max_segment=4.0).transcribe([Span(str(path), offset=2.0)]))
     assert result.text == long_text(20)
     assert result.words[0].start == pytest.approx(3.0, abs=0.05)  # 1 s into the span, 3 s into the file
 
@@ -132,7 +133,7 @@ def test_a_span_of_a_long_file_keeps_times_in_the_file(tmp_path, monkeypatch):
 def test_short_files_are_read_whole_without_voice_activity_detection(tmp_path, monkeypatch):
     path = tmp_path / "short.wav"
     sf.write(path, staircase("hello there"), SAMPLE_RATE, subtype="FLOAT")
-    monkeypatch.setattr("asr.transcribe.SileroVAD", lambda: pytest.fail("VAD on a short file"))
+    monkeypatch.setattr("asr.windows.SileroVAD", lambda: pytest.fail("VAD on a short file"))
     t = transcriber(max_segment=20.0)
     result = next(t.transcribe([str(path)]))
     assert result.text == "hello there" and t.recognizer.calls == [len(staircase("hello there"))]
@@ -183,5 +184,5 @@ def test_silero_finds_the_pauses_between_spoken_sentences(speech):
     audio = np.concatenate([gap] + [x for w in waves for x in (w, gap)])
     vad = SileroVAD()
     probs = np.concatenate([vad(audio[i:i + 8000]) for i in range(0, audio.size, 8000)] + [vad(np.zeros(0), True)])
-    assert probs.size == -(-audio.size // segment.VAD_FRAME)
+    assert probs.size == -(-audio.size // vad_module.VAD_FRAME)
     assert len(speech_regions(probs)) == 4

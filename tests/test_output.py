@@ -5,7 +5,7 @@ import webvtt
 
 from asr.decode import Hypothesis, Word
 from asr.output import CueLimits, cues, render, to_srt, to_vtt
-from asr.transcribe import Result, SegmentResult
+from asr.assemble import Result, Segment
 
 WORDS = [Word("in", 0.1, 0.2, 0.9), Word("the", 0.25, 0.4, 0.8), Word("beginning", 0.5, 1.0, 0.95),
          Word("god", 2.5, 2.8, 0.7), Word("created", 2.9, 3.4, 0.99), Word("the", 3.45, 3.6, 1.0),
@@ -47,12 +47,12 @@ def test_empty_transcript_gives_empty_subtitles_and_json(tmp_path):
 
 
 def test_subtitle_cues_never_cross_a_segment():
-    first = SegmentResult(0, 0.0, 2.0, "in the beginning", WORDS[:3])
-    second = SegmentResult(1, 2.2, 4.6, "god created the heaven and the earth", WORDS[3:9])
+    first = Segment(0, 0.0, 2.0, "in the beginning", WORDS[:3])
+    second = Segment(1, 2.2, 4.6, "god created the heaven and the earth", WORDS[3:9])
     result = Result("x.wav", Hypothesis(text="x", words=WORDS[:9]), duration=5.0, segments=[first, second])
     subs = list(srt.parse(render("srt", result)))
     assert subs[0].content == "in the beginning" and subs[1].content.startswith("god")
     # A long first segment is still cut to a readable length.
-    long = SegmentResult(0, 0.0, 4.6, "...", WORDS[:9])
+    long = Segment(0, 0.0, 4.6, "...", WORDS[:9])
     got = [s.content for s in srt.parse(render("srt", Result("x.wav", Hypothesis("x"), duration=5.0, segments=[long])))]
     assert all(len(c) <= 42 for c in got) and " ".join(got) == " ".join(w.word for w in WORDS[:9])

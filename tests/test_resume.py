@@ -3,6 +3,7 @@ uninterrupted run ends (same batches, same losses, same weights)."""
 
 from __future__ import annotations
 
+import pytest
 import os
 import subprocess
 import sys
@@ -12,6 +13,8 @@ import torch
 import yaml
 
 from train_probes import read_steps
+
+pytestmark = pytest.mark.slow
 
 TESTS = Path(__file__).resolve().parent
 

@@ -20,6 +20,8 @@ openai = pytest.importorskip("openai")
 
 from tests.conftest import tone  # noqa: E402
 
+pytestmark = pytest.mark.slow
+
 KEY = "test-key"
 
 
@@ -176,6 +178,27 @@ def test_bad_requests_get_openai_shaped_4xx_and_the_server_goes_on(server, tmp_p
     post(server, [("file", "a.wav", good)], truncate=300)
     code, body, _ = post(server, [("file", "a.wav", good)])
     assert code == 200 and "text" in body
+
+
+def request(server: str, method: str, path: str) -> tuple[int, dict]:
+    c = http.client.HTTPConnection(server.split("//")[1])
+    try:
+        c.request(method, path, headers={"Authorization": f"Bearer {KEY}"})
+        response = c.getresponse()
+        return response.status, json.loads(response.read())
+    finally:
+        c.close()
+
+
+def test_unknown_routes_and_wrong_methods_get_openai_shaped_errors(server):
+    for method, path, status in (("GET", "/v1/nothing", 404), ("POST", "/nothing/at/all", 404),
+                                 ("GET", "/v1/audio/transcriptions", 405), ("DELETE", "/v1/models", 405),
+                                 ("GET", "/static/../app.py", 404)):
+        code, body = request(server, method, path)
+        assert code == status, (method, path, body)
+        assert set(body) == {"error"} and set(body["error"]) == {"message", "type", "param", "code"}, body
+        assert body["error"]["message"] and body["error"]["type"] == "invalid_request_error"
+    assert request(server, "GET", "/health")[0] == 200  # and it goes on serving
 
 
 def health(server: str) -> dict:

@@ -113,6 +113,7 @@ def test_assemble_puts_silence_around_and_between():
     assert wave[:160].abs().sum() == 0 and wave[260:580].abs().sum() == 0 and wave[-80:].abs().sum() == 0
 
 
+@pytest.mark.slow
 def test_prepare_writes_manifests_resumes_and_skips(tmp_path):
     cfg = replace(SMALL, out_dir=str(tmp_path / "syn"))
     manifests = prepare(cfg, progress=False)

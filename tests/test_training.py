@@ -27,6 +27,7 @@ def tiny_config(tmp_path, manifest) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_train_export_transcribe_evaluate(tmp_path, speech_manifest, speech, capsys):
     cli = train(["--config", str(tiny_config(tmp_path, speech_manifest))])
     assert cli.trainer.global_step == 6
@@ -40,7 +41,8 @@ def test_train_export_transcribe_evaluate(tmp_path, speech_manifest, speech, cap
     from_ckpt = checkpoint.load(ckpt)
     for (k, a), (_, b) in zip(rec.model.state_dict().items(), from_ckpt.model.state_dict().items()):
         assert torch.equal(a, b), k
-    capsys.readouterr()
+    err = capsys.readouterr().err  # not a terminal: progress as lines, no bar
+    assert "\r" not in err and "validation: val_loss" in err
     assert main(["transcribe", "--model", str(model), str(speech[0][0])]) == 0
     assert capsys.readouterr().out.startswith(f"{speech[0][0]}\t")
     report = tmp_path / "report.json"

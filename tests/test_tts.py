@@ -47,6 +47,7 @@ def test_piper_unknown_voice(tmp_path):
         synthesize(Voice.parse("piper:nobody"), [("hi", tmp_path / "a.wav")])
 
 
+@pytest.mark.slow
 def test_pico_rate_and_pitch(tmp_path):
     import librosa
     import numpy as np
@@ -85,6 +86,7 @@ def test_unknown_neural_voices(tmp_path, voice, error):
 
 
 @needs_voices
+@pytest.mark.slow
 def test_neural_voice_rate_and_reproducibility(tmp_path):
     for voice in ("silero:en_7", "kokoro:af_sky", "hibari:heart"):
         jobs = [("the quick brown fox", tmp_path / f"{i}.wav") for i in range(3)]
@@ -95,6 +97,7 @@ def test_neural_voice_rate_and_reproducibility(tmp_path):
 
 
 @needs_voices
+@pytest.mark.slow
 def test_kokoro_blend_is_a_new_speaker(tmp_path):
     import librosa
 

@@ -11,7 +11,7 @@ from asr.audio import SAMPLE_RATE
 from asr.manifest import read_manifest
 from asr.training.dataset import UtteranceDataset
 from asr.errors import AsrError
-from asr.dsp import (
+from asr.corpora.dsp import (
     add_noise, change_speed, codec, coloured_noise, equalize, gain, reverberate, synthetic_rir, telephone,
 )
 from asr.training.wave_augment import WaveAugment, WaveAugmentConfig, speed_factor

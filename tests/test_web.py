@@ -24,6 +24,8 @@ from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 from tests.test_serve import start_server  # noqa: E402
 
+pytestmark = pytest.mark.browser
+
 
 @pytest.fixture(scope="module")
 def page(tiny_model, speech, tmp_path_factory):

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-import sys
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 from asr.errors import AsrError
+from asr.progress import Progress
 
 CHUNK = 1 << 20  # bytes per read
 USER_AGENT = "asr-toolkit (+https://github.com/)"
@@ -69,7 +69,7 @@ def download(url: str, dest: str | os.PathLike, checksum: str | None = None, ret
             marker.write_text(checksum + "\n")
         return dest
     part = dest.with_name(dest.name + ".part")
-    show = sys.stderr.isatty() if progress is None else progress
+    show = True if progress is None else progress  # a bar on a terminal, a line now and then in a log
     attempt = 0
     while True:
         try:
@@ -113,11 +113,7 @@ def _fetch(url: str, part: Path, timeout: float, show: bool) -> None:
             have = 0  # the server ignored the Range header: start over
         length = response.headers.get("Content-Length")
         total = have + int(length) if length is not None else None
-        bar = None
-        if show:
-            from tqdm import tqdm
-
-            bar = tqdm(total=total, initial=have, unit="B", unit_scale=True, desc=part.name[:-5])
+        bar = Progress(total, part.name[:-5], "B", enabled=show, unit_scale=True, initial=have)
         received = have
         with open(part, "ab" if have else "wb") as f:
             while True:
@@ -126,9 +122,7 @@ def _fetch(url: str, part: Path, timeout: float, show: bool) -> None:
                     break
                 f.write(block)
                 received += len(block)
-                if bar:
-                    bar.update(len(block))
-        if bar:
-            bar.close()
+                bar.update(len(block))
+        bar.close()
     if total is not None and received < total:
         raise ConnectionError(f"connection closed after {received} of {total} bytes")

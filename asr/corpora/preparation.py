@@ -24,6 +24,7 @@ from asr.errors import AsrError
 from asr.fileio import atomic_path
 from asr.manifest import Utterance, write_manifest
 from asr.text import Vocabulary, normalize
+from asr.progress import tracked
 
 
 @dataclass(frozen=True)
@@ -90,14 +91,11 @@ def convert(jobs: list[tuple[str, str]], processes: int = 0, desc: str = "conver
     todo = [j for j in jobs if not os.path.exists(j[1])]
     if not todo:
         return []
-    from tqdm import tqdm
-
     processes = processes or os.cpu_count() or 1
     errors = []
     # spawn: forked children of a process that has run torch threads can deadlock
     with get_context("spawn").Pool(processes, initializer=_single_thread) as pool:
-        for err in tqdm(pool.imap_unordered(_convert_one, todo, chunksize=16), total=len(todo), desc=desc,
-                        unit="file", disable=None):
+        for err in tracked(pool.imap_unordered(_convert_one, todo, chunksize=16), len(todo), desc, "file"):
             if err:
                 errors.append(err)
     return errors

@@ -37,9 +37,10 @@ import torch
 
 from asr.audio import SAMPLE_RATE, load_audio
 from asr.corpora import system, text_sources, tts, tts_assets
-from asr.dsp import add_noise, coloured_noise
+from asr.corpora.dsp import add_noise, coloured_noise
 from asr.errors import AsrError
 from asr.fileio import atomic_path, atomic_write_text
+from asr.progress import Progress
 from asr.manifest import Utterance, write_manifest
 from asr.text import Vocabulary, normalize
 
@@ -372,10 +373,8 @@ def prepare(cfg: SyntheticConfig = SyntheticConfig(), progress: bool = True) -> 
     # Slow voices first, so no worker is left with a long tail at the end.
     tasks.sort(key=lambda t: not t[1][0].voice.startswith(("festival", "piper", "kokoro", "silero")))
     jobs = cfg.jobs or len(os.sched_getaffinity(0))
-    from tqdm import tqdm
-
-    bar = tqdm(total=len(items), desc="synthesise", unit="file", disable=not progress)
-    bar.update(sum(1 for it in items if _audio_path(out, it).exists()))
+    done = sum(1 for it in items if _audio_path(out, it).exists())
+    bar = Progress(len(items), "synthesise", "file", enabled=progress, initial=done)  # a bar, or lines in a log
     # spawn, not fork: a forked child of a process whose torch/OpenMP threads already ran can deadlock.
     with get_context("spawn").Pool(jobs, initializer=_worker_init) as pool:
         for done in pool.imap(_generate_chunk, tasks):

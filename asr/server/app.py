@@ -1,19 +1,12 @@
 """``asr serve``: an OpenAI-compatible transcription server (FastAPI + uvicorn) with a web page.
 
-``POST /v1/audio/transcriptions`` takes OpenAI's multipart fields and answers in OpenAI's shapes, so every OpenAI
-client library works unchanged. Requests run on their own threads and share the network's forward passes
-through :class:`asr.batcher.DynamicBatcher`; long uploads go through the segmenter; decoding runs off the event
-loop. A bounded number of requests is admitted (429 with ``Retry-After`` beyond it), each within a time limit
-that grows with its audio (408), and work for a client that disconnects is cancelled.
-
-Fields filled honestly, or with a documented neutral value:
-
-- ``language``: always ``english`` (the model's only language); the request's ``language``, ``prompt`` and
-  ``temperature`` are accepted and ignored (decoding is deterministic);
-- segments: ``seek`` = the segment's start in 10 ms frames (Whisper's unit), ``tokens`` = the model's character
-  ids, ``temperature`` = 0.0, ``avg_logprob`` = the mean per-frame log-probability of the greedy path (beam:
-  the decoder's score per frame), ``compression_ratio`` = text bytes / zlib-compressed bytes (as Whisper),
-  ``no_speech_prob`` = the mean probability of the CTC blank over the segment's frames.
+``POST /v1/audio/transcriptions`` takes OpenAI's multipart fields and answers in OpenAI's shapes
+(:mod:`asr.server.responses`), so every OpenAI client library works unchanged. A request goes through four
+steps: admission (a bounded number at once; 429 with ``Retry-After`` beyond it), the upload
+(:mod:`asr.server.uploads`: saved under a cap, fields checked, audio probed), transcription on a pool thread
+within a time limit that grows with its audio (408), its windows sharing the network's forward passes with
+other requests' through :class:`asr.server.batcher.DynamicBatcher`, and rendering. Work for a client that
+disconnects is cancelled. Every error, unknown routes and wrong methods included, is in OpenAI's error shape.
 """
 
 from __future__ import annotations
@@ -21,12 +14,10 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import re
 import shutil
 import tempfile
 import threading
 import time
-import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib.resources import files
@@ -34,14 +25,14 @@ from pathlib import Path
 
 from fastapi import Request  # resolved by FastAPI at run time: module level, not inside create_app
 
-from asr.audio import AudioFile
+from asr.assemble import Result
+from asr.errors import Cancelled
 from asr.server.batcher import BatchedNetwork, DynamicBatcher
-from asr.errors import AsrError
-from asr.output import format_srt, format_vtt, result_cues
-from asr.transcribe import Cancelled, Result, Segment, SegmentResult, Transcriber
+from asr.server.responses import ApiError, render, sse
+from asr.server.uploads import invalid_audio, parse_fields, probe, read_upload
+from asr.transcribe import Transcriber
+from asr.windows import Span
 
-RESPONSE_FORMATS = ("json", "text", "srt", "vtt", "verbose_json")
-GRANULARITIES = ("word", "segment")
 WEB = "web"  # the page's files, inside the package
 
 
@@ -54,19 +45,6 @@ class ServeSettings:
     api_key: str | None = None  # Bearer token required when set
     batch_wait: float = 0.005  # seconds the batcher waits for concurrent requests to join a pass
     model_id: str = "asr"  # the name /v1/models lists (any name is accepted in requests)
-
-
-class ApiError(Exception):
-    """An error answered in OpenAI's shape: ``{"error": {"message", "type", "param", "code"}}``."""
-
-    def __init__(self, status: int, message: str, type: str = "invalid_request_error", param: str | None = None,
-                 code: str | None = None, headers: dict | None = None):
-        super().__init__(message)
-        self.status, self.message, self.type, self.param, self.code = status, message, type, param, code
-        self.headers = headers or {}
-
-    def body(self) -> dict:
-        return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
 
 
 class Server:
@@ -84,7 +62,8 @@ class Server:
         self.busy_seconds = 0.0  # request seconds served, for Retry-After
         self.cancelled = 0  # requests whose client went away, or whose time ran out
 
-    def admit(self) -> None:
+    def admit(self) -> "Job":
+        """A place for one request, or a 429 when every place is taken."""
         with self.lock:
             if self.active >= self.settings.max_queue:
                 retry = max(1, round(self.busy_seconds / max(self.served, 1)))
@@ -92,6 +71,7 @@ class Server:
                                     f"{self.settings.max_queue}; retry in {retry} s", type="rate_limit_error",
                                code="rate_limit_exceeded", headers={"Retry-After": str(retry)})
             self.active += 1
+        return Job(self)
 
     def release(self, seconds: float, audio: float) -> None:
         with self.lock:
@@ -110,46 +90,55 @@ class Server:
         self.pool.shutdown(wait=False, cancel_futures=True)
 
 
-# -- OpenAI's response shapes -------------------------------------------------------------------------------
+class Job:
+    """One admitted request: its upload folder, its clock, its cancellation; closed once, by whoever ends it
+    (the route, or the event stream it hands the work to)."""
 
-def compression_ratio(text: str) -> float:
-    data = text.encode("utf-8")
-    return round(len(data) / len(zlib.compress(data)), 4) if data else 0.0
+    def __init__(self, server: Server):
+        self.server = server
+        self.started = time.monotonic()
+        self.folder = tempfile.mkdtemp(prefix="asr-upload-")
+        self.cancelled = threading.Event()
+        self.path = ""
+        self.duration = 0.0  # seconds of audio, once probed
 
+    @property
+    def limit(self) -> float:
+        settings = self.server.settings
+        return settings.time_limit + settings.time_per_audio_second * self.duration
 
-def verbose_json(result: Result, granularities: set[str]) -> dict:
-    body = {"task": "transcribe", "language": "english", "duration": round(result.duration, 3), "text": result.text}
-    body["segments"] = [segment_json(s) for s in result.segments]  # always: they cost nothing
-    if "word" in granularities:
-        body["words"] = [{"word": w.word, "start": w.start, "end": w.end} for w in result.words]
-    body["usage"] = {"type": "duration", "seconds": round(result.duration, 3)}
-    return body
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
 
+    def transcribe(self, on_segment=None) -> Result:
+        """On a pool thread: the transcript (``on_segment(segment)`` as each is decoded)."""
+        notify = (lambda result, segment: on_segment(segment)) if on_segment else None
+        result = next(self.server.transcriber(self.duration, self.cancelled, notify).transcribe([Span(self.path)]))
+        if result.error:
+            raise invalid_audio(result.error, self.path)
+        return result
 
-def _hide(message: str, path: str) -> str:
-    """An audio error without the server's temporary path in it."""
-    return message.replace(path + ": ", "").replace(path, "the upload")
+    def cancel(self) -> None:
+        self.cancelled.set()
+        self.server.cancelled += 1
 
+    def close(self) -> None:
+        if self.folder is None:
+            return
+        self.cancelled.set()
+        shutil.rmtree(self.folder, ignore_errors=True)
+        self.folder = None
+        self.server.release(self.elapsed, self.duration)
 
-def segment_json(segment: SegmentResult) -> dict:
-    return {"id": segment.id, "seek": int(round(segment.start * 100)), "start": segment.start, "end": segment.end,
-            "text": segment.text, "tokens": segment.tokens, "temperature": 0.0, "avg_logprob": segment.avg_logprob,
-            "compression_ratio": compression_ratio(segment.text), "no_speech_prob": segment.no_speech_prob}
-
-
-def confidences(result: Result) -> list[dict]:
-    """Per word confidence, for the web page (not an OpenAI field: sent under ``x_asr``)."""
-    return [{"word": w.word, "start": w.start, "end": w.end, "confidence": w.confidence} for w in result.words]
-
-
-# -- the app ------------------------------------------------------------------------------------------------
 
 def create_app(server: Server):
+    from contextlib import asynccontextmanager
+
     from fastapi import FastAPI
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, StreamingResponse
-
-    from contextlib import asynccontextmanager
+    from starlette.exceptions import HTTPException
 
     @asynccontextmanager
     async def lifespan(app):
@@ -163,6 +152,14 @@ def create_app(server: Server):
     @app.exception_handler(ApiError)
     async def api_error(request: Request, e: ApiError):
         return JSONResponse(e.body(), status_code=e.status, headers=e.headers)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, e: HTTPException):  # unknown routes, wrong methods
+        code = {404: "not_found", 405: "method_not_allowed"}.get(e.status_code)
+        message = {404: f"no route {request.url.path}",
+                   405: f"{request.method} is not allowed on {request.url.path}"}.get(e.status_code, str(e.detail))
+        return JSONResponse(ApiError(e.status_code, message, code=code).body(), status_code=e.status_code,
+                            headers=getattr(e, "headers", None))
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, e: RequestValidationError):
@@ -207,154 +204,32 @@ def create_app(server: Server):
     @app.post("/v1/audio/transcriptions")
     async def transcriptions(request: Request):
         check_key(request)
-        server.admit()
-        started = time.monotonic()
-        audio_seconds = 0.0
-        folder = tempfile.mkdtemp(prefix="asr-upload-")
-        cancelled = threading.Event()
-        streaming = False
+        job = server.admit()
+        handed_over = False  # to the event stream, which closes the job when it ends
         try:
-            fields, path = await read_upload(request, folder, settings)
-            options = parse_fields(fields)
-            duration = await asyncio.get_running_loop().run_in_executor(server.pool, probe, path)
-            audio_seconds = duration
-            limit = settings.time_limit + settings.time_per_audio_second * duration
-            if options["stream"]:
-                streaming = True
-                return StreamingResponse(stream_events(server, request, path, duration, cancelled, limit, folder,
-                                                       started), media_type="text/event-stream")
-            result = await run_request(server, request, path, duration, cancelled, limit)
-            elapsed = time.monotonic() - started
-            headers = {"X-Processing-Seconds": f"{elapsed:.3f}", "X-Audio-Seconds": f"{result.duration:.3f}"}
-            fmt = options["response_format"]
-            if fmt == "json":
-                return JSONResponse({"text": result.text}, headers=headers)
-            if fmt == "verbose_json":
-                body = verbose_json(result, options["granularities"])
-                if options["confidence"]:
-                    body["x_asr"] = {"words": confidences(result), "processing_seconds": round(elapsed, 3)}
-                return JSONResponse(body, headers=headers)
-            text = {"text": result.text + "\n", "srt": format_srt(result_cues(result)),
-                    "vtt": format_vtt(result_cues(result))}[fmt]
-            return PlainTextResponse(text, headers=headers)
+            upload = await read_upload(request, job.folder, settings.max_upload_mb)
+            options = parse_fields(upload.fields)
+            job.path = upload.path
+            job.duration = await asyncio.get_running_loop().run_in_executor(server.pool, probe, upload.path)
+            if options.stream:
+                handed_over = True
+                return StreamingResponse(stream_events(job, request), media_type="text/event-stream")
+            result = await run_request(job, request)
+            headers = {"X-Processing-Seconds": f"{job.elapsed:.3f}", "X-Audio-Seconds": f"{result.duration:.3f}"}
+            kind, body = render(result, options, job.elapsed)
+            return (JSONResponse if kind == "json" else PlainTextResponse)(body, headers=headers)
         finally:
-            if not streaming:
-                cancelled.set()
-                shutil.rmtree(folder, ignore_errors=True)
-                server.release(time.monotonic() - started, audio_seconds)
+            if not handed_over:
+                job.close()
 
     return app
 
 
-async def read_upload(request, folder: str, settings: ServeSettings) -> tuple[dict, str]:
-    """The multipart form: its fields, and the file saved under ``folder`` (never under the client's name)."""
-    from starlette.datastructures import UploadFile
-    from starlette.requests import Request
-
-    cap = int(settings.max_upload_mb * 1024 * 1024)
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > cap + 64 * 1024:
-        raise ApiError(413, f"the upload is {int(declared) / 1048576:.1f} MiB; the limit is "
-                            f"{settings.max_upload_mb:g} MiB", param="file", code="file_too_large")
-    received = 0
-
-    async def counting_receive():  # a body without Content-Length (chunked) is stopped at the cap too
-        nonlocal received
-        message = await request.receive()
-        received += len(message.get("body", b""))
-        if received > cap + 64 * 1024:
-            raise _TooLarge()
-        return message
-
-    try:
-        form = await Request(request.scope, counting_receive).form(max_files=1, max_fields=32)
-    except _TooLarge:
-        raise ApiError(413, f"the upload is over the {settings.max_upload_mb:g} MiB limit", param="file",
-                       code="file_too_large") from None
-    except Exception as e:  # malformed or cut-off multipart bodies, a client gone mid-upload
-        raise ApiError(400, f"could not read the multipart body ({type(e).__name__}: {str(e)[:120]})") from None
-    upload = form.get("file")
-    if not isinstance(upload, UploadFile):
-        raise ApiError(400, "no file: send the audio as the multipart field 'file'", param="file",
-                       code="missing_file")
-    suffix = re.sub(r"[^a-z0-9]", "", Path(upload.filename or "").suffix.lower())[:8]
-    path = os.path.join(folder, "upload" + (f".{suffix}" if suffix else ""))  # the client's name is never a path
-    size = 0
-    with open(path, "wb") as out:
-        while chunk := await upload.read(1 << 20):
-            size += len(chunk)
-            if size > cap:
-                raise ApiError(413, f"the upload is over the {settings.max_upload_mb:g} MiB limit", param="file",
-                               code="file_too_large")
-            out.write(chunk)
-    await form.close()
-    if size == 0:
-        raise ApiError(400, "the uploaded file is empty", param="file", code="empty_file")
-    fields = {k: v for k, v in form.multi_items() if not isinstance(v, UploadFile)}
-    fields["timestamp_granularities[]"] = [v for k, v in form.multi_items() if k in ("timestamp_granularities[]",
-                                                                                     "timestamp_granularities")]
-    return fields, path
-
-
-class _TooLarge(Exception):
-    pass
-
-
-def parse_fields(fields: dict) -> dict:
-    fmt = fields.get("response_format") or "json"
-    if fmt not in RESPONSE_FORMATS:
-        raise ApiError(400, f"response_format {fmt!r} is not one of {', '.join(RESPONSE_FORMATS)}",
-                       param="response_format", code="invalid_value")
-    granularities = set(fields["timestamp_granularities[]"])
-    if granularities - set(GRANULARITIES):
-        raise ApiError(400, f"timestamp_granularities must be among {', '.join(GRANULARITIES)}",
-                       param="timestamp_granularities", code="invalid_value")
-    if granularities and fmt != "verbose_json":
-        raise ApiError(400, "timestamp_granularities needs response_format verbose_json",
-                       param="timestamp_granularities", code="invalid_value")
-    try:
-        temperature = float(fields.get("temperature") or 0)
-    except ValueError:
-        raise ApiError(400, "temperature must be a number", param="temperature", code="invalid_value") from None
-    if not 0 <= temperature <= 1:
-        raise ApiError(400, "temperature must be between 0 and 1", param="temperature", code="invalid_value")
-    stream = str(fields.get("stream") or "false").lower() in ("true", "1")
-    return {"response_format": fmt, "granularities": granularities, "stream": stream,
-            "confidence": str(fields.get("x_asr_confidence") or "").lower() in ("true", "1")}
-
-
-def probe(path: str) -> float:
-    """Seconds of audio in the upload, or a 400 naming what is wrong with it."""
-    try:
-        with AudioFile(path) as f:
-            if f.duration:
-                return f.duration
-            samples = sum(b.size for b in f.blocks())
-    except AsrError as e:
-        raise ApiError(400, f"could not read the audio: {_hide(str(e), path)}", param="file",
-                       code="invalid_audio") from None
-    if samples == 0:
-        raise ApiError(400, "the audio holds no samples", param="file", code="invalid_audio")
-    return samples / 16000
-
-
-def transcribe_upload(server: Server, path: str, duration: float, cancelled: threading.Event,
-                      on_segment=None) -> Result:
-    """On a pool thread: the transcript (``on_segment(segment)`` as each is decoded)."""
-    notify = (lambda result, segment: on_segment(segment)) if on_segment else None
-    result = next(server.transcriber(duration, cancelled, notify).transcribe([Segment(path)]))
-    if result.error:
-        raise ApiError(400, f"could not read the audio: {_hide(result.error, path)}", param="file",
-                       code="invalid_audio")
-    return result
-
-
-async def run_request(server: Server, request, path: str, duration: float, cancelled: threading.Event,
-                      limit: float) -> Result:
+async def run_request(job: Job, request) -> Result:
     """Transcribe on the pool, watching the clock and the client; cancel the work if either runs out."""
     loop = asyncio.get_running_loop()
-    work = loop.run_in_executor(server.pool, transcribe_upload, server, path, duration, cancelled)
-    deadline = loop.time() + limit
+    work = loop.run_in_executor(job.server.pool, job.transcribe)
+    deadline = loop.time() + job.limit
     while True:
         done, _ = await asyncio.wait({work}, timeout=0.1)
         if done:
@@ -363,24 +238,21 @@ async def run_request(server: Server, request, path: str, duration: float, cance
             except Cancelled:
                 raise ApiError(408, "the request was cancelled", type="timeout_error", code="cancelled") from None
         if await request.is_disconnected():
-            cancelled.set()
-            server.cancelled += 1
+            job.cancel()
             raise ApiError(499, "the client closed the connection", code="client_closed")
         if loop.time() > deadline:
-            cancelled.set()
-            server.cancelled += 1
-            raise ApiError(408, f"the request took more than its limit of {limit:.0f} s", type="timeout_error",
+            job.cancel()
+            raise ApiError(408, f"the request took more than its limit of {job.limit:.0f} s", type="timeout_error",
                            code="timeout")
 
 
-async def stream_events(server: Server, request, path: str, duration: float, cancelled: threading.Event,
-                        limit: float, folder: str, started: float):
+async def stream_events(job: Job, request):
     """Server-sent events: ``transcript.text.delta`` per segment as it is decoded, then ``transcript.text.done``."""
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue = asyncio.Queue()
     on_segment = lambda segment: loop.call_soon_threadsafe(queue.put_nowait, segment)  # noqa: E731
-    work = loop.run_in_executor(server.pool, transcribe_upload, server, path, duration, cancelled, on_segment)
-    deadline = loop.time() + limit
+    work = loop.run_in_executor(job.server.pool, job.transcribe, on_segment)
+    deadline = loop.time() + job.limit
     sent = 0
     try:
         while True:
@@ -397,8 +269,7 @@ async def stream_events(server: Server, request, path: str, duration: float, can
             if work.done() and queue.empty():
                 break
             if await request.is_disconnected() or loop.time() > deadline:
-                cancelled.set()
-                server.cancelled += 1
+                job.cancel()
                 return
         try:
             result = work.result()
@@ -408,13 +279,7 @@ async def stream_events(server: Server, request, path: str, duration: float, can
         yield sse({"type": "transcript.text.done", "text": result.text,
                    "usage": {"type": "duration", "seconds": round(result.duration, 3)}})
     finally:
-        cancelled.set()
-        shutil.rmtree(folder, ignore_errors=True)
-        server.release(time.monotonic() - started, duration)
-
-
-def sse(event: dict) -> str:
-    return f"data: {json.dumps(event)}\n\n"
+        job.close()
 
 
 # -- running it ---------------------------------------------------------------------------------------------

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from asr.audio import SAMPLE_RATE
-from asr.transcribe import Cancelled
+from asr.batching import pack_sorted
+from asr.errors import Cancelled
 
 
 @dataclass(order=True)
@@ -89,16 +90,11 @@ class DynamicBatcher:
             with self._lock:
                 items = [it for it in self._items if not (it.job.cancelled and it.job.cancelled.is_set())]
                 items.sort()
-                lengths = [it.wave.size for it in items]
                 # The first batch in priority order, at most max_batch_seconds of padded audio.
-                take, longest = [], 0
-                for i, n in enumerate(lengths):
-                    if take and max(longest, n) * (len(take) + 1) > self.max_batch_seconds * SAMPLE_RATE:
-                        break
-                    take.append(i)
-                    longest = max(longest, n)
-                batch = [items[i] for i in take]
-                self._items = items[len(take):]
+                lengths = [it.wave.size for it in items]
+                take = pack_sorted(range(len(items)), lengths, self.max_batch_seconds * SAMPLE_RATE)[:1]
+                batch = [items[i] for i in take[0]] if take else []
+                self._items = items[len(batch):]
             self._run(batch)
 
     def _run(self, batch: list[_Item]) -> None:

@@ -9,6 +9,7 @@ then the recipe's config, which holds only overrides. On top of Lightning's defa
 - checkpoint files written atomically (a temporary file, then a rename), so a kill never leaves half a file;
 - ``<root>/model.pt``, the inference model, written at the end of training (``export:``);
 - TensorBoard and CSV logs in ``<root>/logs/version_N/``, with ``curves.png`` redrawn after each validation;
+- a progress bar on a terminal, and otherwise a line every 30 s and per validation (``make demo > log``);
 - ``--resume``: continue from ``<root>/checkpoints/last.ckpt`` (or ``--resume=PATH``), with the position in the
   epoch and the random generators' states, so the resumed run goes on exactly where the last checkpoint was.
 """
@@ -29,9 +30,11 @@ from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
 
 from asr.errors import AsrError
 from asr.fileio import atomic_path
+from asr.progress import is_terminal
 from asr.training.callbacks import EXPORT_NAME, ExportModel, PlotCurves
 from asr.training.datamodule import ASRDataModule
 from asr.training.module import ASRModule
+from asr.training.progress import LogLines
 
 DEFAULTS = Path(__file__).resolve().parent / "defaults.yaml"
 
@@ -80,6 +83,13 @@ class ASRCLI(LightningCLI):
         if not any(isinstance(p, CheckpointIO) for p in plugins):
             plugins.append(AtomicCheckpointIO())
         kwargs["plugins"] = plugins
+        bar = config.get("enable_progress_bar")
+        if bar is None:  # Lightning's bar on a terminal; in a log file, a line now and then (asr.training.progress)
+            bar = kwargs["enable_progress_bar"] = is_terminal()
+        if not bar:
+            defaults = self.trainer_defaults.get("callbacks") or []
+            defaults = list(defaults) if isinstance(defaults, (list, tuple)) else [defaults]
+            self.trainer_defaults = {**self.trainer_defaults, "callbacks": [*defaults, LogLines()]}
         return super().instantiate_trainer(**kwargs)
 
 

@@ -1,25 +1,17 @@
-"""Cutting long recordings into pieces the network reads well: voice activity detection and window planning.
+"""Voice activity detection: Silero VAD's per-frame speech probabilities, and stretches of speech from them.
 
-A file no longer than ``max_segment`` seconds is read whole, as in training. A longer one is cut at pauses into
-segments of at most ``max_segment`` seconds; a stretch of speech with no pause that long (continuous speech,
-music) falls back to overlapping windows of which only the centre frames are kept, as NeMo's buffered CTC
-inference does, so no word is dropped or read twice at a boundary.
-
-The voice activity detector is Silero VAD, whose wheel ships its ONNX models; its "sequence" export is run here
-with onnxruntime directly (importing the ``silero_vad`` package would pull in torch, which the ONNX inference path
-must not load). Chosen over webrtcvad by measurement on this 2-core machine: Silero costs 0.0021 x real time on
-one thread (webrtcvad 0.0001 x) but tells speech from noise by a learned model rather than by energy and pitch;
-both are far below the recogniser's own cost, and missed pauses only cost the window fallback.
+Silero VAD's wheel ships its ONNX models; its "sequence" export is run here with onnxruntime directly (importing
+the ``silero_vad`` package would pull in torch, which the ONNX inference path must not load). Chosen over
+webrtcvad because it tells speech from noise by a learned model rather than by energy and pitch, at a cost far
+below the recogniser's own (docs/benchmarks.md).
 """
 
 from __future__ import annotations
 
 import importlib.util
-import math
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 
@@ -31,31 +23,15 @@ VAD_CONTEXT = 64  # samples of the previous frame Silero prepends to each frame
 VAD_MODEL = "silero_vad_16k_sequence.onnx"
 
 
-@dataclass(frozen=True)
-class SegmentOptions:
-    """How long files are cut. Times in seconds."""
 
-    max_segment: float = 12.0  # longest piece the network reads at once; files up to this are read whole
+
+@dataclass(frozen=True)
+class VadOptions:
+    """When speech starts and ends. Times in seconds."""
+
     threshold: float = 0.5  # speech probability that starts speech (Silero's default)
     min_pause: float = 0.25  # shorter dips below the threshold do not end speech
     pad: float = 0.2  # silence kept around each stretch of speech
-    context: float = 2.0  # window fallback: audio read on each side of the kept centre
-    merge: bool = False  # join neighbouring stretches of speech into segments of up to max_segment
-
-
-@dataclass(frozen=True)
-class Window:
-    """A span of a file the network reads, the part of its output kept, and the segment it belongs to.
-
-    Normally one window per segment, read and kept whole; in the fallback, consecutive windows of one segment
-    overlap by ``2 * context`` and each keeps its centre.
-    """
-
-    segment: int  # index of the output segment
-    start: float  # seconds of the file read: [start, end)
-    end: float
-    keep_start: float  # seconds whose output frames are kept: [keep_start, keep_end)
-    keep_end: float
 
 
 class SileroVAD:
@@ -109,7 +85,7 @@ def _session():
     return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
 
 
-def speech_regions(probs: np.ndarray, options: SegmentOptions = SegmentOptions()) -> list[tuple[float, float]]:
+def speech_regions(probs: np.ndarray, options: VadOptions = VadOptions()) -> list[tuple[float, float]]:
     """``[(start, end)]`` seconds of speech from per-frame probabilities (32 ms frames), padded by
     ``options.pad`` and merged where the pads meet. Hysteresis: speech starts at ``threshold`` and ends only
     after ``min_pause`` seconds below ``threshold - 0.15`` (Silero's own rule)."""
@@ -138,54 +114,3 @@ def speech_regions(probs: np.ndarray, options: SegmentOptions = SegmentOptions()
         else:
             padded.append((a, b))
     return padded
-
-
-def plan_windows(regions: Iterable[tuple[float, float]], duration: float,
-                 options: SegmentOptions = SegmentOptions(), frame_seconds: float = 0.04) -> list[Window]:
-    """Group speech regions into segments of at most ``max_segment`` seconds, cutting in the pauses between
-    them; a region longer than that becomes overlapping windows (keep ``max_segment - 2 context``, read
-    ``context`` more on each side). Times are clipped to ``[0, duration]``.
-
-    Fallback windows start on the grid of the network's output frames (``frame_seconds``), so the centres they
-    keep tile the region frame for frame: no frame is read twice or skipped at a seam.
-    """
-    windows: list[Window] = []
-    group: list[tuple[float, float]] = []
-    segments = 0
-
-    def close() -> None:
-        nonlocal segments
-        if group:
-            a, b = group[0][0], min(group[-1][1], duration)
-            windows.append(Window(segments, a, b, a, b))
-            segments += 1
-            group.clear()
-
-    for a, b in regions:
-        b = min(b, duration)
-        if b <= a:
-            continue
-        if b - a > options.max_segment:
-            close()
-            windows.extend(_sliding(a, b, segments, duration, options, frame_seconds))
-            segments += 1
-        else:
-            if group and (not options.merge or b - group[0][0] > options.max_segment):
-                close()
-            group.append((a, b))
-    close()
-    return windows
-
-
-def _sliding(a: float, b: float, segment: int, duration: float, options: SegmentOptions,
-             frame_seconds: float) -> list[Window]:
-    """Windows over ``[a, b)`` whose kept centres tile it exactly, every time a multiple of ``frame_seconds``."""
-    grid = lambda t: round(t / frame_seconds) * frame_seconds  # noqa: E731
-    context = grid(min(options.context, options.max_segment / 4))
-    hop = grid(options.max_segment) - 2 * context
-    out, keep = [], grid(math.floor(a / frame_seconds) * frame_seconds)
-    while keep < b:
-        keep_end = min(keep + hop, b)
-        out.append(Window(segment, max(keep - context, 0.0), min(keep_end + context, duration), keep, keep_end))
-        keep = keep_end
-    return out

@@ -1,6 +1,5 @@
-"""``make bench``: speed and padding of the demo-sized pipeline on this machine, written to ``exp/bench.json``.
+"""Training benchmarks (``make bench``, :mod:`benchmarks.run`): speed and padding of the demo-sized pipeline.
 
-Measured in one run:
 
 - ``raw_step_audio_seconds_per_second``: the bare network's forward + CTC + backward + AdamW step on random
   features of one fixed batch shape (the ceiling the training loop can approach);
@@ -13,10 +12,6 @@ Measured in one run:
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import platform
 import time
 from pathlib import Path
 
@@ -165,7 +160,8 @@ def train_throughput(steps: int, warmup: int) -> tuple[float, float]:
 
 def transcribe_rtf(model_path: Path | None, manifest: Path) -> tuple[float, float]:
     from asr import checkpoint
-    from asr.transcribe import Segment, Transcriber
+    from asr.transcribe import Transcriber
+    from asr.windows import Span
 
     if model_path is not None and model_path.is_file():
         recognizer = checkpoint.load(model_path, "cpu")
@@ -173,9 +169,9 @@ def transcribe_rtf(model_path: Path | None, manifest: Path) -> tuple[float, floa
         recognizer = checkpoint.build(checkpoint.asr_section(demo_model_config(), FeatureConfig(), Vocabulary()))
     utts = read_manifest(manifest)
     transcriber = Transcriber(recognizer)
-    list(transcriber.transcribe([Segment(u.audio_filepath) for u in utts[:8]]))  # warm-up
+    list(transcriber.transcribe([Span(u.audio_filepath) for u in utts[:8]]))  # warm-up
     start = time.perf_counter()
-    results = list(transcriber.transcribe([Segment(u.audio_filepath) for u in utts]))
+    results = list(transcriber.transcribe([Span(u.audio_filepath) for u in utts]))
     elapsed = time.perf_counter() - start
     audio = sum(r.duration for r in results)
     return elapsed / audio, audio
@@ -203,99 +199,6 @@ def beam_speed(model_path: Path, manifest: Path, decode_config: Path) -> float |
     return sum(lp.shape[0] for lp in log_probs) / elapsed
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m asr.training.bench", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", default="data/synthetic")
-    parser.add_argument("--exp", default="exp/synthetic")
-    parser.add_argument("--out", default="exp/bench.json")
-    parser.add_argument("--steps", type=int, default=60)
-    parser.add_argument("--gpu-only", action="store_true", help="only the GPU figures (no corpus needed)")
-    parser.add_argument("--no-inference", action="store_true",
-                        help="skip long recordings, ONNX and the server (asr.bench_inference)")
-    args = parser.parse_args(argv)
-    if args.gpu_only:
-        if not torch.cuda.is_available():
-            print("no GPU visible")
-            return 1
-        gpu = gpu_figures()
-        print_gpu(gpu)
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps({"gpu": gpu}, indent=1) + "\n")
-        return 0
-    data, exp = Path(args.data), Path(args.exp)
-    cfg = demo_model_config()
-    demo = yaml.safe_load(DEMO_CONFIG.read_text())
-    max_seconds = demo["data"]["max_batch_seconds"]
-    results: dict = {"machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
-                                 "torch": torch.__version__, "torch_threads": torch.get_num_threads()},
-                     "model": cfg.__dict__}
-    # The raw step's batch: the demo's padded-seconds budget as 16 utterances of 2.5 s (its typical shape).
-    # The bare step is timed before and after the training run and averaged: this machine's speed drifts
-    # by 10 % between minutes (measured), and the ratio must compare like with like.
-    before = raw_step(cfg, 16, max_seconds / 16, args.steps // 3)
-    results["train_audio_seconds_per_second"], results["train_padding_fraction"] = train_throughput(args.steps, 10)
-    after = raw_step(cfg, 16, max_seconds / 16, args.steps // 3)
-    results["raw_step_audio_seconds_per_second"] = (before + after) / 2
-    results["raw_step_before_after"] = [before, after]
-    results["train_vs_raw"] = results["train_audio_seconds_per_second"] / results["raw_step_audio_seconds_per_second"]
-    results["padding_fraction"] = padding_fraction(data / "train.jsonl", max_seconds, 30.0)
-    results["transcribe_rtf"], audio = transcribe_rtf(exp / "model.pt", data / "test.jsonl")
-    results["transcribe_audio_seconds"] = audio
-    results["beam_lm_frames_per_second"] = beam_speed(exp / "model.pt", data / "test.jsonl", exp / "decode.yaml")
-    if torch.cuda.is_available():
-        results["gpu"] = gpu_figures()
-    if not args.no_inference and (exp / "model.pt").is_file():
-        from asr import bench_inference
-
-        results["inference"] = bench_inference.run_all(exp / "model.pt", data / "test.jsonl", exp)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=1) + "\n")
-    targets = {"train_vs_raw": (">=", 0.8), "padding_fraction": ("<=", 0.10), "transcribe_rtf": ("<=", 0.02),
-               "beam_lm_frames_per_second": (">=", 20000)}
-    print(f"{'measure':38} {'value':>12}  target")
-    for key in ("raw_step_audio_seconds_per_second", "train_audio_seconds_per_second", "train_vs_raw",
-                "padding_fraction", "train_padding_fraction", "transcribe_rtf", "beam_lm_frames_per_second"):
-        v = results[key]
-        target = ""
-        if key in targets and v is not None:
-            op, t = targets[key]
-            ok = v >= t if op == ">=" else v <= t
-            target = f"{op} {t:g}  {'ok' if ok else 'MISSED'}"
-        print(f"{key:38} {('%.4g' % v) if v is not None else 'n/a':>12}  {target}")
-    if "inference" in results:
-        print_inference(results["inference"])
-    if "gpu" in results:
-        print_gpu(results["gpu"])
-    print(f"written to {out}")
-    return 0
-
-
-def print_inference(inf: dict) -> None:
-    for name, r in inf["long_audio"].items():
-        whole = f", {100 * r['wer_pieces_read_whole']:.2f} % in <= 12 s pieces" if "wer_pieces_read_whole" in r else ""
-        print(f"{name:38} {r['audio_seconds'] / 60:.0f} min in {r['wall_seconds']:.1f} s: RTF {r['rtf']:.4f} "
-              f"(<= 0.01), peak {r['peak_rss_mb']} MB (<= 1500), {r['segments']} segments, WER "
-              f"{100 * r['wer']:.2f} % vs {100 * r['wer_one_by_one']:.2f} % one by one{whole}")
-    o = inf["onnx"]
-    print(f"{'onnx':38} WER pytorch {100 * o['pytorch']['wer']:.2f} %, fp32 {100 * o['onnx_fp32']['wer']:.2f} %, "
-          f"int8 {100 * o['onnx_int8']['wer']:.2f} %; RTF {o['pytorch']['rtf']:.4f} / {o['onnx_fp32']['rtf']:.4f} / "
-          f"{o['onnx_int8']['rtf']:.4f}: int8 {o['int8_speedup_vs_pytorch']:.2f} x PyTorch (>= 1.5); network alone "
-          f"{o['pytorch']['network_rtf']:.4f} / {o['onnx_fp32']['network_rtf']:.4f} / {o['onnx_int8']['network_rtf']:.4f}: "
-          f"int8 {o['int8_network_speedup_vs_pytorch']:.2f} x")
-    s = inf["server"]
-    load = s["load"]
-    print(f"{'server, 8 clients x 25 requests':38} {load['errors']} errors, {load['throughput_audio_seconds_per_second']} "
-          f"audio s/s = {load['speedup']} x one at a time (>= 3), p50 {load['p50_latency_s']} s, "
-          f"p95 {load['p95_latency_s']} s")
-    sd = s["short_during_long"]
-    print(f"{'server, 3 s during a 10-minute file':38} {sd['latency_s']} s (< 2 s)")
-    ov = s["overload"]
-    print(f"{'server, 64 clients, queue 16':38} {ov['ok']} ok, {ov['rejected_429']} x 429 (Retry-After: "
-          f"{ov['retry_after_on_every_429']}), {ov['server_errors_5xx']} x 5xx; peak {s['server_peak_rss_mb']} MB")
-
-
 def print_gpu(gpu: dict) -> None:
     print(f"{gpu['name']} (bf16 peak {gpu['peak_bf16_tflops']} TFLOP/s): raw training step, batch 64 x 15 s")
     print(f"{'model':16} {'precision':9} {'audio s/s':>10} {'TFLOP/s':>8} {'of peak':>8}")
@@ -304,7 +207,3 @@ def print_gpu(gpu: dict) -> None:
             r = row[precision]
             frac = f"{100 * r['fraction_of_bf16_peak']:.1f} %" if r["fraction_of_bf16_peak"] is not None else "n/a"
             print(f"{label:16} {precision:9} {r['audio_seconds_per_second']:10.0f} {r['tflops']:8.1f} {frac:>8}")
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,4 +1,4 @@
-"""``make bench``, inference half: long recordings, ONNX export, and the server under load (``exp/bench.json``).
+"""Inference benchmarks (``make bench``, :mod:`benchmarks.run`): long recordings, ONNX export, and the server under load (``exp/bench.json``).
 
 - ``long_audio``: an hour made of ``test`` utterances joined by pauses, and ten minutes of them with no pause
   at all (each utterance's own silences trimmed, so only the window fallback can cut it): ``asr transcribe``'s
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import socket
 import statistics
 import subprocess
@@ -32,6 +31,9 @@ import soundfile as sf
 from asr.audio import SAMPLE_RATE, read_audio
 from asr.manifest import read_manifest
 from asr.metrics import error_rates
+from benchmarks.child import peak_from
+
+CHILD = str(Path(__file__).with_name("child.py"))  # runs `asr ARGS` in a child process, reporting its peak memory
 
 
 def _trim(wave: np.ndarray) -> np.ndarray:
@@ -66,32 +68,14 @@ def build_recording(manifest: Path, minutes: float, pause: float, out: Path) -> 
     return texts, waves
 
 
-def peak_rss_kb() -> int:
-    """This process's peak resident memory in KiB: Linux's VmHWM, which starts afresh at exec. (``ru_maxrss``
-    does not: a child started from a large parent, the benchmark after its training run, reported the parent's
-    1.6 GB as its own.)"""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-
-
 def run_cli(args: list[str]) -> tuple[str, float, float]:
     """Run ``asr ARGS`` in a child process: its standard output, wall seconds and peak RSS (MB)."""
-    code = ("import sys\nfrom asr.cli import main\nfrom asr.bench_inference import peak_rss_kb\n"
-            "code = main(sys.argv[1:])\nprint(f'MAXRSS {peak_rss_kb()}', file=sys.stderr)\nsys.exit(code)")
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, CHILD, *args], capture_output=True, text=True)
     elapsed = time.perf_counter() - start
     if proc.returncode != 0:
         raise RuntimeError(f"asr {' '.join(args)} failed: {proc.stderr[-500:]}")
-    rss = [line for line in proc.stderr.splitlines() if line.startswith("MAXRSS")][-1]
-    return proc.stdout, elapsed, int(rss.split()[1]) / 1024
+    return proc.stdout, elapsed, peak_from(proc.stderr)
 
 
 def _pieces_wer(model, texts: list[str], waves: list[np.ndarray], group_seconds: float | None) -> float:
@@ -242,12 +226,7 @@ def _concurrent(port: int, jobs: list[tuple[bytes, float]], clients: int) -> tup
 
 def server(model: Path, manifest: Path, work: Path, scale: float = 1.0) -> dict:
     port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-c", "import sys, signal\nfrom asr.cli import main\n"
-                             "from asr.bench_inference import peak_rss_kb\n"
-                             "signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))\n"
-                             "try:\n    main(sys.argv[1:])\nfinally:\n"
-                             "    print(f'MAXRSS {peak_rss_kb()}', file=sys.stderr)",
-                             "serve", "--model", str(model), "--device", "cpu", "--port", str(port),
+    proc = subprocess.Popen([sys.executable, CHILD, "serve", "--model", str(model), "--device", "cpu", "--port", str(port),
                              "--max-queue", "16", "--max-upload-mb", "50"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
@@ -296,8 +275,8 @@ def server(model: Path, manifest: Path, work: Path, scale: float = 1.0) -> dict:
     finally:
         proc.terminate()
         _, err = proc.communicate(timeout=30)
-    rss = [line for line in err.splitlines() if line.startswith("MAXRSS")]
-    out["server_peak_rss_mb"] = round(int(rss[-1].split()[1]) / 1024) if rss else None
+    peak = peak_from(err)
+    out["server_peak_rss_mb"] = round(peak) if peak is not None else None
     return out
 
 
@@ -311,9 +290,25 @@ def run_all(model: Path, manifest: Path, work: Path | None = None, scale: float 
     return results
 
 
-if __name__ == "__main__":  # python -m asr.bench_inference MODEL MANIFEST [OUT.json]
-    figures = run_all(Path(sys.argv[1]), Path(sys.argv[2]))
-    text = json.dumps(figures, indent=1)
-    print(text)
-    if len(sys.argv) > 3:
-        Path(sys.argv[3]).write_text(text + "\n")
+def print_inference(inf: dict) -> None:
+    for name, r in inf["long_audio"].items():
+        whole = f", {100 * r['wer_pieces_read_whole']:.2f} % in <= 12 s pieces" if "wer_pieces_read_whole" in r else ""
+        print(f"{name:38} {r['audio_seconds'] / 60:.0f} min in {r['wall_seconds']:.1f} s: RTF {r['rtf']:.4f} "
+              f"(<= 0.01), peak {r['peak_rss_mb']} MB (<= 1500), {r['segments']} segments, WER "
+              f"{100 * r['wer']:.2f} % vs {100 * r['wer_one_by_one']:.2f} % one by one{whole}")
+    o = inf["onnx"]
+    print(f"{'onnx':38} WER pytorch {100 * o['pytorch']['wer']:.2f} %, fp32 {100 * o['onnx_fp32']['wer']:.2f} %, "
+          f"int8 {100 * o['onnx_int8']['wer']:.2f} %; RTF {o['pytorch']['rtf']:.4f} / {o['onnx_fp32']['rtf']:.4f} / "
+          f"{o['onnx_int8']['rtf']:.4f}: int8 {o['int8_speedup_vs_pytorch']:.2f} x PyTorch (>= 1.5); network alone "
+          f"{o['pytorch']['network_rtf']:.4f} / {o['onnx_fp32']['network_rtf']:.4f} / {o['onnx_int8']['network_rtf']:.4f}: "
+          f"int8 {o['int8_network_speedup_vs_pytorch']:.2f} x")
+    s = inf["server"]
+    load = s["load"]
+    print(f"{'server, 8 clients x 25 requests':38} {load['errors']} errors, {load['throughput_audio_seconds_per_second']} "
+          f"audio s/s = {load['speedup']} x one at a time (>= 3), p50 {load['p50_latency_s']} s, "
+          f"p95 {load['p95_latency_s']} s")
+    sd = s["short_during_long"]
+    print(f"{'server, 3 s during a 10-minute file':38} {sd['latency_s']} s (< 2 s)")
+    ov = s["overload"]
+    print(f"{'server, 64 clients, queue 16':38} {ov['ok']} ok, {ov['rejected_429']} x 429 (Retry-After: "
+          f"{ov['retry_after_on_every_429']}), {ov['server_errors_5xx']} x 5xx; peak {s['server_peak_rss_mb']} MB")
