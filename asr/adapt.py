@@ -21,8 +21,7 @@ import torch
 from asr.checkpoint import Recognizer
 from asr.errors import AsrError
 
-# Chosen on the demo's dev split (training voices, greedy WER 31.1 % unadapted; README, "--adapt"): 5 steps
-# 25.7 %, 10 steps 25.1 %, 20 steps 25.2 %; a rate of 3e-3 on these layers 27.3 %, 1e-3 on every layer 28.1 %.
+# The best on the demo's dev split against fewer and more steps, a higher rate and more layers (docs/decoding.md).
 STEPS = 10  # Adam steps per utterance
 LR = 1e-3  # Adam learning rate
 

@@ -1,9 +1,9 @@
 """Test-time vocal tract length normalisation (VTLN): each utterance is read through the filterbank warp under
 which the decoder scores it best.
 
-Why: a model trained on few voices is sharply tuned to their vocal tracts. Measured on the demo model (2-core
-AMD EPYC, 2026-11-28): warping the filterbank of its own `test` voices by 5 % costs 3-4 WER points and by 10 %
-13-15, and the held-out neural voice reads best through a warp of about 1.2 (62.5 against 68.5 % greedy at 1.0).
+Why: a model trained on few voices is sharply tuned to their vocal tracts: warping the filterbank of the demo
+model's own `test` voices by 10 % costs it 13-15 WER points, and a voice it never heard may read best through a
+warp well away from 1 (docs/decoding.md).
 Speaker-adaptive HMM systems choose each speaker's warp by maximum likelihood over a grid of warps (Lee &
 Rose, 1996); a CTC model gives no likelihood of the audio, so the score here is the decoder's own score
 of its best hypothesis per output frame (greedy: the path's mean log-probability; beam search: the decoder's
@@ -27,7 +27,7 @@ from asr.errors import AsrError
 
 WARPS = tuple(round(0.80 + 0.05 * i, 2) for i in range(10))  # 0.80 ... 1.25
 # Score per frame a warp must gain over 1.0, by decoder: the best on the demo's dev split (training voices) of
-# 0, 0.01, 0.02, 0.03, 0.05 (greedy) and 0, 0.05, 0.1 (beam 50 + LM + lexicon, the tuned weights).
+# 0, 0.01, 0.02, 0.03, 0.05 (greedy) and 0, 0.05, 0.1 (beam 50 + LM + lexicon, the tuned weights; docs/decoding.md).
 GREEDY_MARGIN = 0.02
 BEAM_MARGIN = 0.05
 

@@ -2,6 +2,7 @@
 
 ``download`` / ``archive`` (resumable verified downloads, safe extraction), ``layouts`` (each corpus' own file
 layout read as typed rows), ``preparation`` (the shared steps from rows to manifests), ``recipes`` (finding and
-running ``asr prepare NAME``), ``tts`` / ``synthetic`` (the offline synthetic corpus) and ``system`` (Debian
-packages it needs).
+running ``asr prepare NAME``), ``tts`` / ``tts_assets`` / ``text_sources`` / ``synthetic`` (the offline synthetic
+corpus), ``dsp`` (signal effects shared by synthesis and training augmentation) and ``system`` (Debian packages
+it needs).
 """

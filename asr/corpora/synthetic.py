@@ -73,10 +73,10 @@ class SyntheticConfig:
     espeak_variants: tuple[str, ...] = ESPEAK_VARIANTS
     espeak_share: float = 0.0  # fraction of training files read by those accent x variant voices
     # Neural voices for training (never Piper's joe), drawn at random for neural_share of the training files;
-    # "engine:*" stands for all of an engine's voices: Silero's 118 speakers, hibari, and (4 x slower to
-    # synthesise than Silero, so not in the demo) "kokoro:*", Kokoro's 28 English voices.
+    # "engine:*" stands for all of an engine's voices: Silero's 118 speakers, hibari, and (several times slower
+    # to synthesise than Silero, so not in the demo) "kokoro:*", Kokoro's 28 English voices.
     neural_train_voices: tuple[str, ...] = ("silero:*", "hibari:*")
-    neural_share: float = 0.15  # fraction of training files read by one of them (the demo's; 0.4 measured too)
+    neural_share: float = 0.15  # fraction of training files read by one of them (the demo's; docs/results.md)
     # Of the files drawn for a Kokoro voice, the fraction read by a blend of it and another Kokoro voice (style
     # vectors mixed 0.25-0.75): a new speaker per file, for the cost of the file.
     kokoro_blend: float = 0.0

@@ -39,9 +39,8 @@ def split_clauses(verse: str, split_commas: bool = True) -> list[str]:
     Verses are long. Cutting at commas too gives 4 to 5 times more distinct sentences within the same word
     list (20,500 instead of 4,100 for the 500 most frequent words; 36,000 instead of 8,300 for 1,000). That
     matters more than it seems: a BiLSTM that hears the same few thousand sentences for many epochs learns
-    them by heart (measured: 1.7 % WER on its training sentences, 23 % on new ones), so the demo does better
-    hearing twice as many distinct sentences half as often (measured with 1,000 words and the same training
-    compute: 22.9 % -> 16.9 % greedy WER on each corpus' own test split).
+    them by heart, so the demo does better hearing twice as many distinct sentences half as often
+    (recipes/synthetic/RESULTS.md).
     """
     return re.split(r"[.;:?!,]" if split_commas else r"[.;:?!]", verse)
 

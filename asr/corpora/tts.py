@@ -1,4 +1,5 @@
-"""Text-to-speech through the engines Debian ships (flite, festival, espeak-ng with MBROLA), SVOX Pico and Piper.
+"""Text-to-speech through eight engines: those Debian ships (flite, festival, espeak-ng with MBROLA), SVOX Pico,
+Piper, and the neural Silero, Kokoro and hibari.
 
 Used to build the offline synthetic corpus and the test fixtures. A voice is named ``engine:voice``, e.g.
 ``flite:slt``, ``festival:kal_diphone``, ``espeak:en-us+f3``, ``espeak:mb-us1``, ``pico:en-US``, ``piper:joe``.
@@ -52,7 +53,7 @@ class TTSError(AsrError):
 
 @dataclass(frozen=True)
 class Voice:
-    engine: str  # "flite", "festival", "espeak" or "piper"
+    engine: str  # one of ENGINES: "flite", "festival", "espeak", "pico", "piper", "silero", "kokoro", "hibari"
     name: str  # the engine's voice name
 
     @classmethod

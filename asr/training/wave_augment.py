@@ -39,7 +39,7 @@ class WaveAugmentConfig:
     telephone_prob: float = 0.0  # fraction band-limited to a telephone channel (300-3400 Hz, 8 kHz mu-law)
     codec_prob: float = 0.0  # fraction encoded and decoded with a lossy codec at a random compression
     codecs: tuple[str, ...] = ("mp3", "vorbis", "opus")
-    compression: tuple[float, float] = (0.5, 0.99)  # libsndfile compression level range (see asr.corpora.dsp.codec)
+    compression: tuple[float, float] = (0.5, 0.99)  # libsndfile compression levels (asr.corpora.dsp.codec)
     gain_db: tuple[float, float] = (0.0, 0.0)  # level change range, dB, drawn for every utterance
     clip_prob: float = 0.0  # fraction clipped at 30-90 % of its peak (an overdriven input)
     # Silence around the speech, as a recording or a segmenter's cut leaves it: this fraction of utterances
