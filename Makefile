@@ -70,7 +70,7 @@ train: install
 
 # tune_and_evaluate(EXP, DATA): tune the LM of EXP on DATA's dev split, then score every test split greedy and
 # with the LM (EXP/report_{split}[_lm].json), and the held-out neural voice with the LM and test-time VTLN too
-# (report_{split}_lm_vtln.json; only that split: VTLN is ten times the network's work, README).
+# (report_{split}_lm_vtln.json; only that split: VTLN is ten times the network's work, docs/decoding.md).
 tune_and_evaluate = $(BIN)/asr tune-lm --model $(1)/model.pt --manifest $(2)/dev.jsonl --lm $(1)/lm/lm.bin \
 		--out $(1)/decode.yaml | tail -n 1 && \
 	$(BIN)/asr evaluate --model $(1)/model.pt --manifest $(TEST_SPLITS:%=$(2)/%.jsonl) \

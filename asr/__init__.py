@@ -2,9 +2,11 @@
 
 The inference core is flat, one module per step of the data flow: ``audio`` (files to 16 kHz mono waveforms)
 -> ``features`` (log-mel) -> ``model`` (the BiLSTM-CTC network) -> ``decode`` / ``beam`` (log-probabilities to
-text) -> ``transcribe``; beside them ``text``, ``manifest``, ``batching``, ``metrics``, ``output`` and ``cli``.
-Training with Lightning lives in :mod:`asr.training`, corpus preparation in :mod:`asr.corpora`; the core imports
-neither.
+text); ``windows`` (spans of audio read as the network's windows, cut at pauses by ``vad``), ``transcribe`` (the
+scheduler that batches them across files) and ``assemble`` (segments, words, times); beside them ``text``,
+``manifest``, ``batching``, ``metrics``, ``output``, ``api`` and ``cli``. Training with Lightning lives in
+:mod:`asr.training`, corpus preparation in :mod:`asr.corpora`, the server in :mod:`asr.server`; the core imports
+none of them.
 """
 
 __version__ = "0.1.0"

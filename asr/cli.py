@@ -212,11 +212,8 @@ def _decoding_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--beam-threshold", type=float)
 
 
-def build_parser() -> argparse.ArgumentParser:
-
-    parser = argparse.ArgumentParser(prog="asr", description="BiLSTM-CTC speech recognition")
-    sub = parser.add_subparsers(dest="command", required=True)
-
+def _transcribe_parser(sub) -> None:
+    """`asr transcribe`."""
     p = sub.add_parser("transcribe", help="transcribe audio files")
     p.add_argument("--model", required=True, help="model.pt, a training .ckpt, or model.onnx from asr export")
     p.add_argument("files", nargs="+", help="audio or video files of any length (wav, flac, ogg, mp3, m4a, webm, "
@@ -230,6 +227,9 @@ def build_parser() -> argparse.ArgumentParser:
     _running_args(p)
     _decoding_args(p)
 
+
+def _evaluate_parser(sub) -> None:
+    """`asr evaluate`."""
     p = sub.add_parser("evaluate", help="WER and CER of a model on a manifest")
     p.add_argument("--model", required=True)
     p.add_argument("--manifest", required=True, nargs="+", help="JSON-lines manifest(s) with reference text")
@@ -238,6 +238,9 @@ def build_parser() -> argparse.ArgumentParser:
     _running_args(p)
     _decoding_args(p)
 
+
+def _serve_parser(sub) -> None:
+    """`asr serve`."""
     p = sub.add_parser("serve", help="an OpenAI-compatible transcription server with a web page")
     p.add_argument("--model", required=True, help="model.pt, a training .ckpt, or model.onnx")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
@@ -251,11 +254,17 @@ def build_parser() -> argparse.ArgumentParser:
     _running_args(p)
     _decoding_args(p)
 
+
+def _export_parser(sub) -> None:
+    """`asr export`."""
     p = sub.add_parser("export", help="export a model for deployment: asr export --model M --out model.onnx")
     p.add_argument("--model", required=True, help="model.pt or a training .ckpt")
     p.add_argument("--int8", action="store_true", help="quantise weights to int8 (ONNX Runtime dynamic quantisation)")
     p.add_argument("--out", required=True, help="the .onnx file to write")
 
+
+def _lm_parser(sub) -> None:
+    """`asr lm build`."""
     p = sub.add_parser("lm", help="language models: asr lm build TEXT... --out DIR")
     lm_sub = p.add_subparsers(dest="lm_command", required=True)
     p = lm_sub.add_parser("build", help="build a KenLM n-gram LM (and its lexicon) from text or manifests")
@@ -270,6 +279,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-discount-fallback", action="store_true",
                    help="fail instead of falling back to default discounts on tiny corpora")
 
+
+def _tune_lm_parser(sub) -> None:
+    """`asr tune-lm`."""
     p = sub.add_parser("tune-lm", help="tune LM weight and word score on a dev manifest, write a decoding config")
     p.add_argument("--model", required=True)
     p.add_argument("--manifest", required=True, help="dev manifest")
@@ -285,16 +297,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--adapt", action="store_true",
                    help="tune for reading with --adapt (test-time adaptation of each utterance)")
 
+
+def _average_parser(sub) -> None:
+    """`asr average`."""
     p = sub.add_parser("average", help="average the weights of checkpoints into one model.pt")
     p.add_argument("checkpoints", nargs="+", help="checkpoint files, or one folder with --last")
     p.add_argument("--last", type=int, help="average the N newest step checkpoints of the folder")
     p.add_argument("--out", required=True, help="model.pt to write")
 
+
+def _handoffs_parser(sub) -> None:
+    """`asr train` and `asr prepare`: their own parsers read the rest of the line."""
     sub.add_parser("train", help="train with a YAML config: asr train --config C.yaml [--trainer.max_epochs N ...]",
                    add_help=False)
     p = sub.add_parser("prepare", help="prepare a recipe's data: asr prepare synthetic [options], or a recipe "
                                        "folder of your own: asr prepare path/to/recipe", add_help=False)
     p.add_argument("recipe", help="a shipped recipe's name, or a folder holding prepare.py")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="asr", description="BiLSTM-CTC speech recognition")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for add in (_transcribe_parser, _evaluate_parser, _serve_parser, _export_parser, _lm_parser, _tune_lm_parser,
+                _average_parser, _handoffs_parser):
+        add(sub)
     return parser
 
 

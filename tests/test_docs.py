@@ -114,7 +114,7 @@ DATE = re.compile(r"20\d\d-\d\d-\d\d")
 ARCHIVE_NAME = re.compile(r"cv-corpus-[\w.-]*")  # Common Voice's archive names carry a release date
 MACHINES = re.compile(r"AMD EPYC|Intel Xeon")
 EXPERIMENT_ID = re.compile(r"\bE\d{1,2}\b|\b[GH]\d\b")
-CODE = sorted([*(ROOT / "asr").rglob("*.py"), *(ROOT / "recipes").rglob("*.py")])
+CODE = sorted([*(ROOT / "asr").rglob("*.py"), *(ROOT / "recipes").rglob("*.py"), *(ROOT / "benchmarks").rglob("*.py")])
 CONFIGS = sorted([*(ROOT / "recipes").rglob("*.yaml"), *(ROOT / "asr").rglob("*.yaml")])
 
 

@@ -132,22 +132,12 @@ class Job:
         self.server.release(self.elapsed, self.duration)
 
 
-def create_app(server: Server):
-    from contextlib import asynccontextmanager
-
-    from fastapi import FastAPI
+def add_error_handlers(app) -> None:
+    """Every error the app answers in OpenAI's shape: ours, FastAPI's (unknown routes, wrong methods, invalid
+    fields) and anything unexpected (never a traceback to the client)."""
     from fastapi.exceptions import RequestValidationError
-    from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, StreamingResponse
+    from fastapi.responses import JSONResponse
     from starlette.exceptions import HTTPException
-
-    @asynccontextmanager
-    async def lifespan(app):
-        yield
-        server.close()
-
-    app = FastAPI(title="asr", version="1", docs_url="/docs", lifespan=lifespan)
-    settings = server.settings
-    web = Path(str(files("asr.server").joinpath(WEB)))
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, e: ApiError):
@@ -169,6 +159,24 @@ def create_app(server: Server):
     async def unexpected(request: Request, e: Exception):  # never a traceback to the client
         return JSONResponse(ApiError(500, f"internal error: {type(e).__name__}", "server_error").body(),
                             status_code=500)
+
+
+def create_app(server: Server):
+    from contextlib import asynccontextmanager
+
+    from fastapi import FastAPI
+    from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, StreamingResponse
+
+    @asynccontextmanager
+    async def lifespan(app):
+        yield
+        server.close()
+
+    app = FastAPI(title="asr", version="1", docs_url="/docs", lifespan=lifespan)
+    settings = server.settings
+    web = Path(str(files("asr.server").joinpath(WEB)))
+
+    add_error_handlers(app)
 
     def check_key(request: Request) -> None:
         if settings.api_key is None:
