@@ -13,16 +13,16 @@ beam search brings in torchaudio's decoder).
 from __future__ import annotations
 
 import os
-import tempfile
-from pathlib import Path
-from typing import Iterable, Iterator
+from typing import TYPE_CHECKING, Iterable, Iterator
 
 import numpy as np
 
-from asr.audio import SAMPLE_RATE
 from asr.decode import Decoder, GreedyDecoder
 from asr.errors import AsrError
 from asr.assemble import Result
+
+if TYPE_CHECKING:
+    from asr.chunked import ChunkSettings
 from asr.transcribe import Transcriber
 from asr.windows import SegmentOptions, Span
 
@@ -63,24 +63,24 @@ class Model:
         """One result per input, in order; a file that fails gives a result with ``error`` set."""
         return self.transcriber(timestamps=timestamps, progress=progress).transcribe(paths)
 
-    def _transcribe_array(self, audio: np.ndarray, timestamps: bool) -> Result:
-        import soundfile as sf
+    def stream(self, options=None, **fields):
+        """A live session (:class:`asr.stream.Stream`): ``session.accept(samples)`` returns events as the audio
+        comes, ``session.finish()`` the last ones. ``fields`` are :class:`asr.stream.StreamOptions` fields."""
+        from asr.stream import Stream, StreamOptions
 
-        audio = np.asarray(audio, dtype=np.float32)
-        if audio.ndim != 1:
-            raise AsrError(f"expected a (samples,) mono array at {SAMPLE_RATE} Hz, got shape {audio.shape}")
-        with tempfile.TemporaryDirectory() as tmp:  # the transcriber reads files: long arrays stream from disk
-            path = Path(tmp) / "audio.wav"
-            sf.write(path, audio, SAMPLE_RATE, subtype="FLOAT")
-            result = self.transcribe(path, timestamps)
-        result.path = "<array>"
+        return Stream(self, options or StreamOptions(**fields))
+
+    def _transcribe_array(self, audio: np.ndarray, timestamps: bool) -> Result:
+        result = next(self.transcriber(timestamps).transcribe([Span("<array>", samples=audio)]))
+        if result.error:
+            raise AsrError(result.error)
         return result
 
 
 def load(path: str | os.PathLike, *, device: str = "auto", decode_config: str | None = None, lm: str | None = None,
          lexicon: str | None = None, lexicon_free: bool = False, batch_seconds: float = 200.0,
          max_segment: float = SegmentOptions.max_segment, vtln: bool = False, adapt: bool = False,
-         **beam_options) -> Model:
+         chunked: "ChunkSettings | None" = None, **beam_options) -> Model:
     """Load ``model.pt``, a training ``.ckpt`` or an exported ``.onnx`` file, with its decoder.
 
     Greedy decoding unless a decoding config, an LM, a lexicon or a beam size is given; ``beam_options`` are
@@ -90,6 +90,8 @@ def load(path: str | os.PathLike, *, device: str = "auto", decode_config: str | 
     PyTorch only, 10 forward passes and decodings instead of one): for voices unlike the training ones.
     ``adapt``: tune the network's input layers to each utterance before reading it (:mod:`asr.adapt`; PyTorch
     only, about 10 times the network's work), after choosing its warp when ``vtln`` is set too.
+    ``chunked``: read files in the network's chunked mode (:class:`asr.chunked.ChunkSettings`: what live
+    recognition commits) instead of whole; PyTorch models trained for it only.
     """
     path = str(path)
     if path.endswith(".onnx"):
@@ -104,6 +106,13 @@ def load(path: str | os.PathLike, *, device: str = "auto", decode_config: str | 
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
         network = checkpoint.load(path, device)
+    if chunked is not None:
+        from asr.chunked import ChunkedNetwork, can_chunk
+
+        if not can_chunk(network):
+            raise AsrError(f"{path}: this model cannot be read in chunks (it needs a streamable feature "
+                           f"normalisation, features.normalize: running, and a PyTorch checkpoint)")
+        network = ChunkedNetwork(network, chunked)
     decoder = None
     if decode_config or lm or lexicon or beam_options.get("beam_size"):
         from asr.beam import decoder_for

@@ -146,6 +146,38 @@ class AudioFile:
             yield np.concatenate(chunks)
 
 
+class ArrayAudio:
+    """16 kHz mono samples already in memory, read like an :class:`AudioFile` (a stream's utterance, an array
+    given to the API)."""
+
+    rate = SAMPLE_RATE
+
+    def __init__(self, samples: np.ndarray):
+        self.samples = np.asarray(samples, dtype=np.float32)
+        if self.samples.ndim != 1:
+            raise AudioError(f"expected a (samples,) mono array at {SAMPLE_RATE} Hz, got shape {self.samples.shape}")
+        self.duration = self.samples.size / SAMPLE_RATE
+
+    def __enter__(self) -> "ArrayAudio":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+    def blocks(self, offset: float = 0.0, duration: float | None = None,
+               seconds: float = BLOCK_SECONDS) -> Iterator[np.ndarray]:
+        start = int(round(offset * SAMPLE_RATE))
+        end = self.samples.size if duration is None else min(start + int(round(duration * SAMPLE_RATE)),
+                                                                self.samples.size)
+        step = int(seconds * SAMPLE_RATE)
+        for a in range(start, end, step):
+            yield self.samples[a: min(a + step, end)]
+
+    def read(self, offset: float = 0.0, duration: float | None = None) -> np.ndarray:
+        parts = list(self.blocks(offset, duration))
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
+
+
 def _to_16k(blocks: Iterator[np.ndarray], rate: int, path: Path) -> Iterator[np.ndarray]:
     """Resample mono blocks to 16 kHz with one streaming soxr resampler (no seams between blocks)."""
     import soxr

@@ -19,6 +19,10 @@ def _load_options(args: argparse.Namespace) -> dict:
     options = {"device": args.device, "decode_config": args.decode_config, "lm": args.lm, "lexicon": args.lexicon,
                "lexicon_free": args.lexicon_free, "batch_seconds": args.batch_seconds,
                "max_segment": args.max_segment, "vtln": args.vtln, "adapt": args.adapt}
+    if getattr(args, "chunked", False):
+        from asr.chunked import ChunkSettings
+
+        options["chunked"] = ChunkSettings(args.chunk, args.right_context)
     return {**options, **{k: getattr(args, k) for k in BEAM_FLAGS if getattr(args, k, None) is not None}}
 
 
@@ -93,11 +97,49 @@ def _describe(model) -> str:
     return (f"{reading()} + " if reading else "") + model.decoder.describe()
 
 
+def _stream(args: argparse.Namespace) -> int:
+    import json
+    import time
+
+    from asr.chunked import ChunkSettings
+    from asr.sources import file_blocks, pcm_blocks
+    from asr.stream import EndpointRules, Final, Partial, StreamOptions, event_json
+
+    model = _load(args)
+    options = StreamOptions(chunking=ChunkSettings(args.chunk, args.right_context),
+                            endpoints=EndpointRules(silence=args.endpoint_silence))
+    session = model.stream(options)
+    blocks = pcm_blocks(rate=args.rate) if args.input == "-" else file_blocks(args.input, not args.no_realtime)
+    live = sys.stderr.isatty() and args.format == "text"  # partials redrawn in place on a terminal
+    started = time.monotonic()
+
+    def show(events) -> None:
+        for e in events:
+            if args.format == "json":
+                print(json.dumps({**event_json(e), "at": round(time.monotonic() - started, 3)}), flush=True)
+            elif isinstance(e, Final):
+                if live:
+                    print("\r\033[K", end="", file=sys.stderr)
+                print(f"[{e.start:8.2f} {e.end:8.2f}] {e.text}", flush=True)
+            elif isinstance(e, Partial):
+                if live:
+                    print(f"\r\033[K{e.text[-100:]}", end="", file=sys.stderr, flush=True)
+                else:
+                    print(f"partial: {e.text}", file=sys.stderr, flush=True)
+
+    for block in blocks:
+        show(session.accept(block))
+    show(session.finish())
+    return 0
+
+
 def _serve(args: argparse.Namespace) -> int:
     from asr.server.app import ServeSettings, serve  # the only way into the server from the core
 
     settings = ServeSettings(max_upload_mb=args.max_upload_mb, max_queue=args.max_queue, api_key=args.api_key,
-                             model_id=args.model_id or Path(args.model).stem)
+                             model_id=args.model_id or Path(args.model).stem, max_sessions=args.max_sessions,
+                             session_idle=args.session_idle, session_max=args.session_max, chunk=args.chunk,
+                             right_context=args.right_context)
     serve(args.model, _load_options(args), settings, host=args.host, port=args.port, workers=args.workers)
     return 0
 
@@ -235,6 +277,38 @@ def _evaluate_parser(sub) -> None:
     p.add_argument("--manifest", required=True, nargs="+", help="JSON-lines manifest(s) with reference text")
     p.add_argument("--report", help="write a JSON report with per-utterance results here; with several manifests "
                                     "{split} in the name stands for each one's stem, e.g. report_{split}.json")
+    p.add_argument("--chunked", action="store_true",
+                   help="read in the network's chunked mode, as live recognition does (--chunk, --right-context)")
+    _chunk_args(p)
+    _running_args(p)
+    _decoding_args(p)
+
+
+def _chunk_args(p: argparse.ArgumentParser) -> None:
+    from asr.chunked import ChunkSettings
+
+    g = p.add_argument_group("live recognition")
+    g.add_argument("--chunk", type=float, default=ChunkSettings.chunk,
+                   help=f"seconds of audio the network reads at once (default {ChunkSettings.chunk:g})")
+    g.add_argument("--right-context", type=float, default=ChunkSettings.right,
+                   help=f"seconds of look-ahead for each chunk (default {ChunkSettings.right:g})")
+
+
+def _stream_parser(sub) -> None:
+    """`asr stream`."""
+    from asr.stream import EndpointRules
+
+    p = sub.add_parser("stream", help="transcribe live: a file at real-time pace, or raw PCM from standard input")
+    p.add_argument("--model", required=True, help="model.pt or a training .ckpt (or model.onnx: rereads)")
+    p.add_argument("input", help="an audio file of any format, or - for raw 16-bit little-endian mono PCM on "
+                                 "standard input (arecord -f S16_LE -r 16000 -c 1 | asr stream -)")
+    p.add_argument("--rate", type=int, default=16000, help="sample rate of the PCM on standard input (default 16000)")
+    p.add_argument("--no-realtime", action="store_true", help="read the file as fast as possible")
+    p.add_argument("--format", choices=["text", "json"], default="text",
+                   help="text: final lines on standard output, partials on standard error; json: every event")
+    p.add_argument("--endpoint-silence", type=float, default=EndpointRules.silence,
+                   help=f"seconds of pause that end an utterance (default {EndpointRules.silence:g})")
+    _chunk_args(p)
     _running_args(p)
     _decoding_args(p)
 
@@ -251,6 +325,11 @@ def _serve_parser(sub) -> None:
     p.add_argument("--max-upload-mb", type=float, default=25.0, help="largest upload accepted (MiB)")
     p.add_argument("--max-queue", type=int, default=16, help="requests admitted at once; more get 429")
     p.add_argument("--model-id", help="the model's name in /v1/models (default: the file's stem)")
+    p.add_argument("--max-sessions", type=int, default=32, help="live WebSocket sessions at once; more are refused")
+    p.add_argument("--session-idle", type=float, default=30.0,
+                   help="seconds a live session may send nothing before it is closed (default 30)")
+    p.add_argument("--session-max", type=float, default=3600.0, help="seconds a live session may last (default 3600)")
+    _chunk_args(p)
     _running_args(p)
     _decoding_args(p)
 
@@ -318,8 +397,8 @@ def _handoffs_parser(sub) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="asr", description="BiLSTM-CTC speech recognition")
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in (_transcribe_parser, _evaluate_parser, _serve_parser, _export_parser, _lm_parser, _tune_lm_parser,
-                _average_parser, _handoffs_parser):
+    for add in (_transcribe_parser, _evaluate_parser, _stream_parser, _serve_parser, _export_parser, _lm_parser,
+                _tune_lm_parser, _average_parser, _handoffs_parser):
         add(sub)
     return parser
 
@@ -331,24 +410,12 @@ def main(argv: list[str] | None = None) -> int:
     args, rest = parser.parse_known_args(argv)
     if rest and args.command not in ("train", "prepare"):
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    commands = {"transcribe": _transcribe, "evaluate": _evaluate, "stream": _stream, "lm": _lm_build,
+                "tune-lm": _tune_lm, "average": _average, "export": _export, "serve": _serve}
     try:
-        if args.command == "transcribe":
-            return _transcribe(args)
-        if args.command == "evaluate":
-            return _evaluate(args)
-        if args.command == "train":
-            return _train(args, rest)
-        if args.command == "lm":
-            return _lm_build(args)
-        if args.command == "tune-lm":
-            return _tune_lm(args)
-        if args.command == "average":
-            return _average(args)
-        if args.command == "export":
-            return _export(args)
-        if args.command == "serve":
-            return _serve(args)
-        return _prepare(args, rest)
+        if args.command in ("train", "prepare"):
+            return (_train if args.command == "train" else _prepare)(args, rest)
+        return commands[args.command](args)
     except AsrError as e:
         print(f"asr: error: {e}", file=sys.stderr)
         return 1

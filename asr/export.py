@@ -49,6 +49,8 @@ class OnnxGraph(nn.Module):
         basis = torch.cat([window * torch.cos(angle), -window * torch.sin(angle)])  # (2 * bins, n_fft)
         self.register_buffer("basis", basis.float().T.contiguous())  # (n_fft, 2 * bins)
         self.register_buffer("filterbank", recognizer.features.mel.mel_scale.fb.clone())  # (bins, n_mels)
+        self.register_buffer("stats_mean", recognizer.features.stats_mean.clone())  # (n_mels,), maybe empty
+        self.register_buffer("stats_std", recognizer.features.stats_std.clone())
         self.model = recognizer.model
 
     def forward(self, waves: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -72,7 +74,7 @@ class OnnxGraph(nn.Module):
         power = spec[..., :bins] ** 2 + spec[..., bins:] ** 2
         feats = torch.log(torch.matmul(power, self.filterbank) + 1e-6)  # (batch, frames, n_mels)
         frames = cfg.num_frames(lengths)
-        return self.model(normalize(feats, frames, cfg.normalize), frames)
+        return self.model(normalize(feats, frames, cfg, self.stats_mean, self.stats_std), frames)
 
 
 def metadata(recognizer: checkpoint.Recognizer) -> dict:

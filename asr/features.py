@@ -1,7 +1,10 @@
-"""Waveforms -> normalised log-mel features, in batch on whatever device the module lives on.
+"""Waveforms -> normalised log-mel features, in batch on whatever device the module lives on, or frame by frame
+as a stream's samples arrive.
 
 The extractor is an ``nn.Module`` so that training on a GPU computes features there too, and so that the
-same code serves training and transcription.
+same code serves training and transcription. Normalisation is per utterance (each mel bin's mean and deviation
+over the whole utterance: not streamable), running (over the frames so far, starting from the training set's
+statistics: what a stream can have) or global (the training set's).
 """
 
 from __future__ import annotations
@@ -24,7 +27,13 @@ class FeatureConfig:
     # FFT size in samples (>= window). 400 = the 25 ms window itself, as Whisper: torchaudio's mel spectrogram
     # of a 16 x 2.5 s batch takes 4.4 ms at 400 against 8.2 ms at 512 on this CPU (measured).
     n_fft: int = 400
-    normalize: str = "per_feature"  # "per_feature" (mean/std of each bin per utterance) or "none"
+    # "per_feature": each bin to zero mean and unit deviation over the utterance; "running": over the frames up to
+    # each one, the training set's statistics counted as prior_frames frames before the first (streamable);
+    # "global": by the training set's statistics; "none".
+    normalize: str = "per_feature"
+    stats_mean: tuple[float, ...] = ()  # the training set's mean log-mel of each bin (measured by asr train)
+    stats_std: tuple[float, ...] = ()  # and its standard deviation
+    prior_frames: float = 100.0  # running: weight of the training set's statistics, in frames (100 = 1 s)
 
     @property
     def hop_length(self) -> int:
@@ -44,9 +53,14 @@ class LogMel(nn.Module):
 
     def __init__(self, config: FeatureConfig = FeatureConfig()):
         super().__init__()
-        if config.normalize not in ("per_feature", "none"):
-            raise ValueError(f"features.normalize must be 'per_feature' or 'none', not {config.normalize!r}")
+        if config.normalize not in NORMALIZE:
+            raise ValueError(f"features.normalize must be one of {', '.join(NORMALIZE)}, not {config.normalize!r}")
+        if len(config.stats_mean) not in (0, config.n_mels) or len(config.stats_std) != len(config.stats_mean):
+            raise ValueError(f"features.stats_mean and stats_std need {config.n_mels} values each")
         self.config = config
+        # Non-persistent: the statistics travel in the config (checkpoint["asr"]), the weights stay as they were.
+        self.register_buffer("stats_mean", torch.tensor(config.stats_mean, dtype=torch.float32), persistent=False)
+        self.register_buffer("stats_std", torch.tensor(config.stats_std, dtype=torch.float32), persistent=False)
         self.mel = torchaudio.transforms.MelSpectrogram(
             sample_rate=config.sample_rate,
             n_fft=config.n_fft,
@@ -76,35 +90,120 @@ class LogMel(nn.Module):
             waves = torch.nn.functional.pad(waves, (0, self.config.n_fft - waves.shape[-1]))
         with torch.autocast(device_type=waves.device.type, enabled=False):
             if warp is None:
-                spec = self.mel(waves.float())  # (batch, n_mels, frames)
+                feats = self.log_mel(waves)  # (batch, frames, n_mels)
             else:
                 power = self.mel.spectrogram(waves.float())  # (batch, n_freq, frames)
                 banks = warped_filterbanks(self.mel.mel_scale.fb, warp.to(power.device, power.dtype))
-                spec = torch.einsum("bft,bfm->bmt", power, banks)
-            feats = torch.log(spec + 1e-6).transpose(1, 2)  # (batch, frames, n_mels)
-        frames = self.config.num_frames(lengths).clamp(max=feats.shape[1])
-        return normalize(feats, frames, self.config.normalize), frames
+                feats = torch.log(torch.einsum("bft,bfm->bmt", power, banks) + 1e-6).transpose(1, 2)
+            frames = self.config.num_frames(lengths).clamp(max=feats.shape[1])
+            return normalize(feats, frames, self.config, self.stats_mean, self.stats_std), frames
+
+    def log_mel(self, waves: torch.Tensor) -> torch.Tensor:
+        """``(batch, samples)`` -> unnormalised ``(batch, frames, n_mels)`` log-mel, every whole frame."""
+        with torch.autocast(device_type=waves.device.type, enabled=False):
+            return torch.log(self.mel(waves.float()) + 1e-6).transpose(1, 2)
 
 
-def normalize(feats: torch.Tensor, frames: torch.Tensor, mode: str) -> torch.Tensor:
-    """Normalise log-mel features and zero their padding (the same arithmetic in training, transcription and the
-    exported ONNX graph).
+NORMALIZE = ("per_feature", "running", "global", "none")
+STREAMABLE = ("running", "global", "none")  # the normalisations a stream can compute as it goes
+
+
+def normalize(feats: torch.Tensor, frames: torch.Tensor, config: FeatureConfig, mean: torch.Tensor,
+              std: torch.Tensor) -> torch.Tensor:
+    """Normalise log-mel features as ``config.normalize`` says and zero their padding (the same arithmetic in
+    training, transcription and the exported ONNX graph).
 
     Args:
         feats: ``(batch, frames, n_mels)`` log-mel features; frames: ``(batch,)`` valid frames of each.
-        mode: ``per_feature`` (each mel bin to zero mean, unit variance over the utterance's valid frames) or
-            ``none``.
+        mean, std: ``(n_mels,)`` the training set's statistics (for ``running`` and ``global``).
     Returns:
         ``(batch, frames, n_mels)``, zero past each utterance's end.
     """
     mask = (torch.arange(feats.shape[1], device=feats.device)[None, :] < frames[:, None]).unsqueeze(-1)
     mask = mask.to(feats.dtype)
+    mode = config.normalize
+    if mode in ("running", "global") and mean.numel() == 0:
+        raise ValueError(f"features.normalize {mode!r} needs the training set's statistics (stats_mean, stats_std)")
     if mode == "per_feature":
         count = frames.clamp(min=1).to(feats.dtype)[:, None, None]
         mean = (feats * mask).sum(1, keepdim=True) / count
         var = (((feats - mean) * mask) ** 2).sum(1, keepdim=True) / count
         feats = (feats - mean) / (var.sqrt() + 1e-5)
+    elif mode == "global":
+        feats = (feats - mean) / (std + 1e-5)
+    elif mode == "running":
+        feats, _ = running_normalize(feats, mean, std, config.prior_frames)
     return feats * mask
+
+
+RunningState = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # frames seen, sums, sums of squares (per bin)
+
+
+def running_normalize(feats: torch.Tensor, mean: torch.Tensor, std: torch.Tensor, prior: float,
+                      state: RunningState | None = None) -> tuple[torch.Tensor, RunningState]:
+    """Each frame normalised by the mean and deviation of the frames up to it, the training set's statistics
+    counted as ``prior`` frames before the first (causal: a stream computes the same).
+
+    Args:
+        feats: ``(batch, frames, n_mels)``; state: what earlier frames of the same stream left (None: none).
+    Returns:
+        the normalised features, and the state after the last frame (for the next block of a stream).
+    """
+    if state is None:
+        zeros = torch.zeros(feats.shape[0], 1, feats.shape[2], dtype=feats.dtype, device=feats.device)
+        state = (torch.zeros((), dtype=feats.dtype, device=feats.device), zeros, zeros)
+    seen, sums, squares = state
+    count = seen + prior + torch.arange(1, feats.shape[1] + 1, dtype=feats.dtype, device=feats.device)[None, :, None]
+    total = sums + torch.cumsum(feats, 1)
+    total_sq = squares + torch.cumsum(feats * feats, 1)
+    running_mean = (prior * mean + total) / count
+    running_var = (prior * (std * std + mean * mean) + total_sq) / count - running_mean * running_mean
+    out = (feats - running_mean) / (running_var.clamp(min=0).sqrt() + 1e-5)
+    return out, (seen + feats.shape[1], total[:, -1:], total_sq[:, -1:])
+
+
+class LogMelStream:
+    """The features of one stream, frame by frame as its samples arrive: the frames :class:`LogMel` gives for
+    the whole signal (for a streamable normalisation), in order, as soon as each one's window is complete."""
+
+    def __init__(self, features: LogMel):
+        if features.config.normalize not in STREAMABLE:
+            raise ValueError(f"features.normalize {features.config.normalize!r} needs the whole utterance: "
+                             f"a stream needs one of {', '.join(STREAMABLE)}")
+        self.features = features
+        self.config = features.config
+        self._samples = torch.zeros(0)  # samples from the next frame's start on
+        self._state: RunningState | None = None
+        self.frames = 0  # frames given so far
+
+    def accept(self, samples: torch.Tensor) -> torch.Tensor:
+        """``(samples,)`` more audio at 16 kHz -> ``(frames, n_mels)`` the features now complete (maybe none)."""
+        self._samples = torch.cat([self._samples, samples.float().cpu()])
+        n_fft, hop = self.config.n_fft, self.config.hop_length
+        count = (self._samples.numel() - n_fft) // hop + 1 if self._samples.numel() >= n_fft else 0
+        if count == 0:
+            return torch.zeros(0, self.config.n_mels)
+        out = self._frames(self._samples[: (count - 1) * hop + n_fft])
+        self._samples = self._samples[count * hop:]
+        return out
+
+    def finish(self) -> torch.Tensor:
+        """The last frames: one from the zero-padded audio when the stream was shorter than a frame (as
+        :class:`LogMel` pads it), none otherwise."""
+        if self.frames or self._samples.numel() == 0:
+            return torch.zeros(0, self.config.n_mels)
+        return self._frames(nn.functional.pad(self._samples, (0, self.config.n_fft - self._samples.numel())))
+
+    def _frames(self, samples: torch.Tensor) -> torch.Tensor:
+        device = self.features.stats_mean.device
+        feats = self.features.log_mel(samples[None].to(device))
+        mean, std = self.features.stats_mean, self.features.stats_std
+        if self.config.normalize == "running":
+            feats, self._state = running_normalize(feats, mean, std, self.config.prior_frames, self._state)
+        elif self.config.normalize == "global":
+            feats = (feats - mean) / (std + 1e-5)
+        self.frames += feats.shape[1]
+        return feats[0]
 
 
 def warped_filterbanks(fb: torch.Tensor, alpha: torch.Tensor, boundary: float = 0.8) -> torch.Tensor:

@@ -15,12 +15,12 @@ from __future__ import annotations
 import math
 import os
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
 import numpy as np
 
-from asr.audio import SAMPLE_RATE, AudioFile
+from asr.audio import SAMPLE_RATE, ArrayAudio, AudioFile
 from asr.progress import Progress, is_terminal
 from asr.vad import SileroVAD, VadOptions, speech_regions
 
@@ -39,11 +39,12 @@ class SegmentOptions(VadOptions):
 
 @dataclass(frozen=True)
 class Span:
-    """A file, or a part of it (seconds), to transcribe."""
+    """A file, or a part of it (seconds), to transcribe; or samples in memory (``path`` then only names them)."""
 
     path: str
     offset: float = 0.0
     duration: float | None = None  # None: to the end of the file
+    samples: np.ndarray | None = field(default=None, compare=False, repr=False)  # (samples,) at 16 kHz
 
     @classmethod
     def of(cls, utt: "Utterance") -> "Span":
@@ -144,7 +145,7 @@ class WindowReader:
     def open(self, span: Span) -> Iterator[PlannedSpan]:
         """Plan ``span`` (a VAD pass over a long one) and hand out its windows' audio; raises
         :class:`asr.errors.AsrError` for a file that cannot be read."""
-        with AudioFile(span.path) as f:
+        with (AudioFile(span.path) if span.samples is None else ArrayAudio(span.samples)) as f:
             total = f.duration - span.offset if f.duration is not None else None
             if span.duration is not None:
                 total = span.duration if total is None else min(span.duration, total)

@@ -17,9 +17,26 @@ from pathlib import Path
 import torch
 import yaml
 
-from benchmarks import inference
+from benchmarks import inference, streaming
 from benchmarks.training import (DEMO_CONFIG, beam_speed, demo_model_config, gpu_figures, padding_fraction, print_gpu,
                                  raw_step, train_throughput, transcribe_rtf)
+
+
+def streaming_figures(model: Path, data: Path) -> dict:
+    """Live recognition's figures, when the model was trained for it (else why not)."""
+    from asr import checkpoint
+    from asr.chunked import can_chunk
+
+    if not can_chunk(checkpoint.load(model, "cpu")):
+        return {"skipped": f"{model} normalises features per utterance: it cannot be read in chunks"}
+    return {"accuracy": streaming.accuracy(model, data), "live": streaming.live(model, data)}
+
+
+def merge(out: Path, figures: dict) -> None:
+    """Update ``out`` (JSON) with ``figures``, keeping the other measures it holds."""
+    old = json.loads(out.read_text()) if out.is_file() else {}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({**old, **figures, "machine_streaming": {"processor": cpu_name()}}, indent=1) + "\n")
 
 
 def cpu_name() -> str:
@@ -43,6 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gpu-only", action="store_true", help="only the GPU figures (no corpus needed)")
     parser.add_argument("--no-inference", action="store_true",
                         help="skip long recordings, ONNX and the server (benchmarks/inference.py)")
+    parser.add_argument("--no-streaming", action="store_true", help="skip live recognition (benchmarks/streaming.py)")
+    parser.add_argument("--streaming-only", action="store_true", help="only live recognition")
     args = parser.parse_args(argv)
     if args.gpu_only:
         if not torch.cuda.is_available():
@@ -54,6 +73,11 @@ def main(argv: list[str] | None = None) -> int:
         Path(args.out).write_text(json.dumps({"gpu": gpu}, indent=1) + "\n")
         return 0
     data, exp = Path(args.data), Path(args.exp)
+    if args.streaming_only:
+        figures = streaming_figures(exp / "model.pt", data)
+        streaming.print_streaming(figures)
+        merge(Path(args.out), {"streaming": figures})
+        return 0
     cfg = demo_model_config()
     demo = yaml.safe_load(DEMO_CONFIG.read_text())
     max_seconds = demo["data"]["max_batch_seconds"]
@@ -77,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
         results["gpu"] = gpu_figures()
     if not args.no_inference and (exp / "model.pt").is_file():
         results["inference"] = inference.run_all(exp / "model.pt", data / "test.jsonl", exp)
+    if not args.no_streaming and (exp / "model.pt").is_file():
+        results["streaming"] = streaming_figures(exp / "model.pt", data)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=1) + "\n")
@@ -94,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{key:38} {('%.4g' % v) if v is not None else 'n/a':>12}  {target}")
     if "inference" in results:
         inference.print_inference(results["inference"])
+    if "streaming" in results:
+        streaming.print_streaming(results["streaming"])
     if "gpu" in results:
         print_gpu(results["gpu"])
     print(f"written to {out}")

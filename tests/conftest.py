@@ -75,6 +75,34 @@ def tiny_model(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def streaming_model(speech_manifest, tmp_path_factory) -> Path:
+    """A small model trained by ``asr train`` in both modes (whole and chunked, running feature normalisation)
+    until it knows the eight ``speech`` utterances by heart: live recognition tests have real words to find."""
+    import yaml
+
+    from asr.training.cli import train
+
+    root = tmp_path_factory.mktemp("streaming_model")
+    steps = 700
+    config = {
+        "seed_everything": 0,
+        "model": {"network": {"hidden_size": 96, "num_layers": 2, "conv_channels": 8, "dropout": 0.0},
+                  "features": {"normalize": "running"}, "spec_augment": {"freq_masks": 0, "time_masks": 0},
+                  "optim": {"lr": 3e-3, "warmup_steps": 20, "weight_decay": 0.0},
+                  "streaming": {"full_share": 0.5, "chunks": [0.32, 0.64], "right": [0.16, 0.32]}},
+        # Silence around the speech, as a live session's utterances have it (the VAD's cuts).
+        "data": {"train_manifest": str(speech_manifest), "val_manifest": str(speech_manifest),
+                 "max_batch_seconds": 60, "num_workers": 0, "augment": {"pad_prob": 0.6}},
+        "trainer": {"max_steps": steps, "max_epochs": steps, "default_root_dir": str(root), "logger": False,
+                    "enable_progress_bar": False, "check_val_every_n_epoch": steps},
+        "checkpoint": {"every_n_train_steps": steps},
+    }
+    (root / "config.yaml").write_text(yaml.safe_dump(config))
+    train(["--config", str(root / "config.yaml")])
+    return root / "model.pt"
+
+
 def encode(path: Path, wave: np.ndarray, rate: int, codec: str, video: bool = False) -> Path:
     """Write mono ``wave`` with an FFmpeg codec through PyAV (aac -> m4a, libopus -> webm ...); with ``video``,
     a few video frames and no audio stream at all."""

@@ -1,7 +1,8 @@
 """The web page in a real browser: Debian's headless Chromium driven by Selenium, against asr serve on loopback.
 
 Upload a file, read the transcript from the page, click a word to play from it, download subtitles, record from
-the microphone (Chromium's fake capture device plays a test wav), and screenshots at desktop and phone width.
+the microphone and transcribe it live (Chromium's fake capture device plays a test wav), and screenshots at
+desktop and phone width. The model knows the test sentences by heart, so the page must show their words.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+
+from asr.audio import read_audio
 
 pytest.importorskip("selenium")
 if not (shutil.which("chromium") and shutil.which("chromedriver")):
@@ -28,12 +31,13 @@ pytestmark = pytest.mark.browser
 
 
 @pytest.fixture(scope="module")
-def page(tiny_model, speech, tmp_path_factory):
-    proc, url = start_server(tiny_model)
+def page(streaming_model, speech, tmp_path_factory):
+    proc, url = start_server(streaming_model, "--chunk", "0.32", "--right-context", "0.16")
     root = tmp_path_factory.mktemp("browser")
-    mic = root / "mic.wav"  # what the fake microphone plays: a few sentences
-    waves = [sf.read(str(p), dtype="float32")[0] for p, _ in speech[:3]]
-    sf.write(mic, np.concatenate(waves), 16000)
+    mic = root / "mic.wav"  # what the fake microphone plays (in a loop): three sentences with pauses
+    gap = np.zeros(12000, np.float32)
+    waves = [read_audio(p) for p, _ in speech[:3]]
+    sf.write(mic, np.concatenate([gap] + [x for w in waves for x in (w, gap)]), 16000)
     options = webdriver.ChromeOptions()
     options.binary_location = shutil.which("chromium")
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
@@ -72,11 +76,11 @@ def test_upload_read_click_download_and_screenshots(page, speech):
     assert float(driver.find_element(By.ID, "rtf").text) >= 0
     # Click the last word: the player jumps there and the word is marked.
     last = words[-1]
-    last.click()
+    marked = driver.execute_script("arguments[0].click(); return arguments[0].className", last)
+    assert "now" in marked  # marked at once; playback moves the mark on as it goes
     time.sleep(0.3)
     position = driver.execute_script("return document.getElementById('player').currentTime")
     assert position >= float(last.get_attribute("data-start")) - 0.05
-    assert "now" in driver.find_elements(By.CSS_SELECTOR, "#transcript .w")[-1].get_attribute("class")
     # Download the subtitles.
     driver.find_element(By.CSS_SELECTOR, ".downloads button[data-format=srt]").click()
     srt_file = root / "downloads" / f"{Path(speech[2][0]).stem}.srt"
@@ -107,3 +111,27 @@ def test_record_from_the_microphone(page):
     duration = float(driver.find_element(By.ID, "duration").text.split()[0])
     assert 1.5 < duration < 5  # the recording reached the server as webm/opus and was decoded
     driver.save_screenshot(str(root / "recorded.png"))
+
+
+def test_live_transcription_shows_words_while_the_microphone_plays(page, speech):
+    driver, url, root = page
+    mic_seconds = sf.info(str(root / "mic.wav")).duration
+    driver.get(url + "/")
+    driver.find_element(By.ID, "live").click()
+    clicked = time.monotonic()
+    WebDriverWait(driver, 15).until(lambda d: d.find_element(By.ID, "transcript").text.strip())
+    shown = time.monotonic() - clicked
+    assert shown < mic_seconds  # words on the page before the microphone's audio was over
+    texts = [t for _, t in speech[:3]]
+    WebDriverWait(driver, 20).until(lambda d: texts[0] in d.find_element(By.ID, "transcript").text)
+    driver.save_screenshot(str(root / "live.png"))
+    WebDriverWait(driver, 30).until(lambda d: texts[2] in d.find_element(By.ID, "transcript").text)
+    driver.save_screenshot(str(root / "live_finals.png"))
+    driver.find_element(By.ID, "live").click()  # stop
+    wait_for_transcript(driver)
+    text = driver.find_element(By.ID, "transcript").text
+    at = [text.find(t) for t in texts]
+    assert -1 not in at and at == sorted(at), text  # the finals, in order, replaced the partials
+    words = driver.find_elements(By.CSS_SELECTOR, "#transcript .w")
+    assert len(words) == len(text.split()) and not driver.find_elements(By.CSS_SELECTOR, "#transcript .partial")
+    assert driver.execute_script("return document.getElementById('player').src").startswith("blob:")

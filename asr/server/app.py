@@ -7,6 +7,9 @@ steps: admission (a bounded number at once; 429 with ``Retry-After`` beyond it),
 within a time limit that grows with its audio (408), its windows sharing the network's forward passes with
 other requests' through :class:`asr.server.batcher.DynamicBatcher`, and rendering. Work for a client that
 disconnects is cancelled. Every error, unknown routes and wrong methods included, is in OpenAI's error shape.
+
+Live recognition runs over WebSockets: OpenAI's Realtime transcription protocol at ``/v1/realtime``
+(:mod:`asr.server.realtime`) and Vosk's at ``/ws`` (:mod:`asr.server.vosk`), both on :mod:`asr.server.live`.
 """
 
 from __future__ import annotations
@@ -23,13 +26,18 @@ from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
 
-from fastapi import Request  # resolved by FastAPI at run time: module level, not inside create_app
+from fastapi import Request, WebSocket  # resolved by FastAPI at run time: module level, not inside create_app
 
 from asr.assemble import Result
+from asr.chunked import ChunkSettings
 from asr.errors import Cancelled
 from asr.server.batcher import BatchedNetwork, DynamicBatcher
+from asr.server.live import LiveSessions, LiveSettings, serve_session
+from asr.server.realtime import RealtimeSession
 from asr.server.responses import ApiError, render, sse
 from asr.server.uploads import invalid_audio, parse_fields, probe, read_upload
+from asr.server.vosk import VoskSession
+from asr.stream import StreamOptions
 from asr.transcribe import Transcriber
 from asr.windows import Span
 
@@ -45,6 +53,17 @@ class ServeSettings:
     api_key: str | None = None  # Bearer token required when set
     batch_wait: float = 0.005  # seconds the batcher waits for concurrent requests to join a pass
     model_id: str = "asr"  # the name /v1/models lists (any name is accepted in requests)
+    max_sessions: int = 32  # live WebSocket sessions at once (/v1/realtime, /ws); more are refused
+    session_idle: float = 30.0  # seconds a live session may send nothing before it is closed
+    session_max: float = 3600.0  # seconds a live session may last
+    chunk: float = 0.64  # live sessions: seconds the network reads at once, and its look-ahead
+    right_context: float = 0.32
+    max_message_mb: float = 1.0  # largest WebSocket message
+
+    def live(self) -> LiveSettings:
+        chunking = ChunkSettings(self.chunk, self.right_context)
+        return LiveSettings(self.max_sessions, self.session_idle, self.session_max,
+                            int(self.max_message_mb * 1024 * 1024), StreamOptions(chunking=chunking))
 
 
 class Server:
@@ -61,6 +80,7 @@ class Server:
         self.audio_seconds = 0.0
         self.busy_seconds = 0.0  # request seconds served, for Retry-After
         self.cancelled = 0  # requests whose client went away, or whose time ran out
+        self.live = LiveSessions(model, settings.live(), settings.api_key)
 
     def admit(self) -> "Job":
         """A place for one request, or a 429 when every place is taken."""
@@ -87,6 +107,7 @@ class Server:
 
     def close(self) -> None:
         self.batcher.close()
+        self.live.close()
         self.pool.shutdown(wait=False, cancel_futures=True)
 
 
@@ -189,7 +210,17 @@ def create_app(server: Server):
     @app.get("/health")
     async def health():
         return {"status": "ok", "active_requests": server.active, "max_queue": settings.max_queue,
-                "served": server.served, "cancelled": server.cancelled, "forward_passes": server.batcher.batches}
+                "served": server.served, "cancelled": server.cancelled, "forward_passes": server.batcher.batches,
+                "live_sessions": server.live.active, "max_sessions": settings.max_sessions,
+                "live_sessions_opened": server.live.opened, "live_sessions_refused": server.live.refused}
+
+    @app.websocket("/v1/realtime")
+    async def realtime(websocket: WebSocket):  # OpenAI's Realtime transcription (?intent=transcription)
+        await serve_session(server.live, websocket, lambda send: RealtimeSession(server.live, send, settings.model_id))
+
+    @app.websocket("/ws")
+    async def vosk(websocket: WebSocket):  # Vosk's protocol
+        await serve_session(server.live, websocket, lambda send: VoskSession(server.live, send))
 
     @app.get("/v1/models")
     async def models(request: Request):
@@ -327,7 +358,8 @@ def serve(model: str, load_options: dict, settings: ServeSettings, host: str = "
     from dataclasses import asdict
 
     os.environ[CONFIG_ENV] = json.dumps({"model": model, "load": load_options, "settings": asdict(settings)})
+    common = {"host": host, "port": port, "log_level": "info", "ws_max_size": int(settings.max_message_mb * 1048576)}
     if workers > 1:
-        uvicorn.run("asr.server.app:app_from_env", factory=True, host=host, port=port, workers=workers, log_level="info")
+        uvicorn.run("asr.server.app:app_from_env", factory=True, workers=workers, **common)
     else:  # loaded before the port opens: a bad model is a one-line error, not a server that fails later
-        uvicorn.run(app_from_env(), host=host, port=port, log_level="info")
+        uvicorn.run(app_from_env(), **common)

@@ -1,4 +1,5 @@
-"""The LightningModule: CTC training of the BiLSTM on features computed on the model's device."""
+"""The LightningModule: CTC training of the BiLSTM on features computed on the model's device, read whole or, in
+dual-mode training, in chunks too (one model for offline and streaming reading)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,19 @@ from asr.model import BiLSTMCTC, ModelConfig
 from asr.text import BLANK, CHARACTERS, Vocabulary
 from asr.training.rng import rng_states, set_rng_states
 from asr.training.spec_augment import SpecAugment, SpecAugmentConfig, vtlp_factors
+from asr.training.stats import STATS_UTTERANCES, feature_stats
+
+
+@dataclass(frozen=True)
+class StreamingConfig:
+    """Dual-mode training (``model.streaming``): each batch is read whole with probability ``full_share``, else
+    in chunks with right context drawn from these sets (seconds; rounded to output frames), as WeNet trains
+    one model for both (docs/streaming.md)."""
+
+    full_share: float = 0.5
+    chunks: tuple[float, ...] = (0.32, 0.64, 1.28)
+    right: tuple[float, ...] = (0.0, 0.16, 0.32)
+    validate: tuple[float, float] = (0.64, 0.32)  # also validated in chunks of this size (val_wer_chunked)
 
 
 @dataclass(frozen=True)
@@ -37,6 +51,7 @@ class ASRModule(pl.LightningModule):
         optim: OptimConfig = OptimConfig(),
         vocabulary: str = CHARACTERS,
         init_from: str | None = None,
+        streaming: StreamingConfig | None = None,
     ):
         """
         Args:
@@ -48,6 +63,8 @@ class ASRModule(pl.LightningModule):
             init_from: fine-tune: start from this model.pt or .ckpt. Its architecture and features are kept
                 (only ``network.dropout`` is taken from this config); if its vocabulary differs from
                 ``vocabulary``, the output layer is re-initialised and everything below it is kept.
+            streaming: dual-mode training (full and chunked reading); None: full mode only. A streamable
+                feature normalisation (``features.normalize: running``) goes with it.
         """
         super().__init__()
         # No save_hyperparameters(): the configs travel in checkpoint["asr"] as plain dicts, so checkpoints
@@ -62,10 +79,12 @@ class ASRModule(pl.LightningModule):
         if source is not None:
             self._load_weights(source, init_from)
         self.optim = optim
+        self.streaming = streaming
         self._rng_to_restore: dict | None = None
         self.decoder = GreedyDecoder(self.vocab)
         self._val_refs: list[str] = []
         self._val_hyps: list[str] = []
+        self._val_chunked: list[str] = []
 
     @staticmethod
     def _adopt(source: checkpoint.Recognizer, model: ModelConfig, features: FeatureConfig):
@@ -84,12 +103,25 @@ class ASRModule(pl.LightningModule):
         missing, _ = self.model.load_state_dict(state, strict=False)
         assert all(k.startswith("output.") for k in missing), missing
 
-    def _forward(self, batch: dict, augment: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def _frames(self, seconds: float) -> int:
+        return max(int(round(seconds * 1000 / (self.features.config.hop_ms * self.model.config.subsampling))), 0)
+
+    def _reading(self) -> tuple[int, int]:
+        """Dual-mode training: this batch's chunk and right context in output frames, ``(0, 0)`` to read whole."""
+        s = self.streaming
+        if s is None or float(torch.rand(())) < s.full_share:
+            return 0, 0
+        chunk = s.chunks[int(torch.randint(len(s.chunks), ()))]
+        right = s.right[int(torch.randint(len(s.right), ()))]
+        return max(self._frames(chunk), 1), self._frames(right)
+
+    def _forward(self, batch: dict, augment: bool, chunk: int = 0,
+                 right: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         warp = vtlp_factors(batch["waves"].shape[0], self.spec_augment.config, self.device) if augment else None
         feats, frames = self.features(batch["waves"], batch["wave_lengths"], warp)
         if augment:
             feats = self.spec_augment(feats, frames)
-        log_probs, out_lengths = self.model(feats, frames)
+        log_probs, out_lengths = self.model(feats, frames, chunk, right)
         # CTC in fp32 whatever the autocast precision: its sums over paths lose too much in half precision.
         loss = F.ctc_loss(
             log_probs.float().transpose(0, 1), batch["targets"], out_lengths, batch["target_lengths"],
@@ -98,7 +130,7 @@ class ASRModule(pl.LightningModule):
         return loss, log_probs, out_lengths
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
-        loss, _, _ = self._forward(batch, augment=True)
+        loss, _, _ = self._forward(batch, True, *self._reading())
         size = batch["waves"].shape[0]
         self.log("train_loss", loss, prog_bar=True, batch_size=size)
         self.log("lr", self.trainer.optimizers[0].param_groups[0]["lr"], prog_bar=False, batch_size=size)
@@ -110,22 +142,33 @@ class ASRModule(pl.LightningModule):
         for hyp, tgt, n in zip(self.decoder.decode(log_probs, out_lengths), batch["targets"], batch["target_lengths"]):
             self._val_hyps.append(hyp.text)
             self._val_refs.append(self.vocab.decode(tgt[:n].tolist()))
+        if self.streaming is not None:
+            chunk, right = (self._frames(s) for s in self.streaming.validate)
+            _, log_probs, out_lengths = self._forward(batch, False, max(chunk, 1), right)
+            self._val_chunked += [h.text for h in self.decoder.decode(log_probs, out_lengths)]
 
     def on_validation_epoch_end(self) -> None:
+        self._log_rates("val", self._val_hyps)
+        if self.streaming is not None:
+            self._log_rates("val_chunked", self._val_chunked, cer=False)
+        self._val_refs.clear()
+        self._val_hyps.clear()
+        self._val_chunked.clear()
+
+    def _log_rates(self, name: str, hyps: list[str], cer: bool = True) -> None:
         # Sum error and reference counts over DDP ranks (each validated its own share), then divide: the
         # corpus-level WER, not a mean of per-rank rates. Every rank must join the reduction, even one with
         # no utterances.
-        rates = error_rates(self._val_refs, self._val_hyps) if self._val_refs else None
+        rates = error_rates(self._val_refs, hyps) if self._val_refs else None
         counts = torch.tensor([rates.word_errors, rates.words, rates.char_errors, rates.chars] if rates else [0] * 4,
                               dtype=torch.float64, device=self.device)
         if self.trainer.world_size > 1:
             counts = self.trainer.strategy.reduce(counts, reduce_op="sum")
         if counts[1] > 0:
             # Already global; sync_dist then averages equal values (and tells Lightning the value is synced).
-            self.log("val_wer", (counts[0] / counts[1]).float(), prog_bar=True, sync_dist=True)
-            self.log("val_cer", (counts[2] / counts[3].clamp(min=1)).float(), prog_bar=True, sync_dist=True)
-        self._val_refs.clear()
-        self._val_hyps.clear()
+            self.log(f"{name}_wer", (counts[0] / counts[1]).float(), prog_bar=True, sync_dist=True)
+            if cer:
+                self.log(f"{name}_cer", (counts[2] / counts[3].clamp(min=1)).float(), prog_bar=True, sync_dist=True)
 
     def configure_optimizers(self):
         opt = torch.optim.AdamW(
@@ -153,6 +196,22 @@ class ASRModule(pl.LightningModule):
 
     def on_load_checkpoint(self, ckpt: dict) -> None:
         self._rng_to_restore = ckpt.get("rng_states")
+        saved = FeatureConfig(**ckpt["asr"]["feature_config"]) if "asr" in ckpt else None
+        if saved is not None and saved.stats_mean and not self.features.config.stats_mean:
+            self._set_features(saved)  # resumed: the statistics measured when the run began
+
+    def on_fit_start(self) -> None:
+        config = self.features.config
+        if config.normalize in ("running", "global") and not config.stats_mean:
+            datamodule = self.trainer.datamodule
+            mean, std = feature_stats(datamodule.train_set.utts, self.features.cpu())
+            self._set_features(replace(config, stats_mean=mean, stats_std=std))
+            print(f"feature statistics from {min(len(datamodule.train_set.utts), STATS_UTTERANCES)} "
+                  f"training utterances: mean log-mel {sum(mean) / len(mean):.2f}, deviation "
+                  f"{sum(std) / len(std):.2f}")
+
+    def _set_features(self, config: FeatureConfig) -> None:
+        self.features = LogMel(config).to(self.device)
 
     def on_train_start(self) -> None:
         # Restored here, not on load: creating the DataLoader iterator between the two draws from the torch

@@ -49,7 +49,7 @@ class LogLines(pl.Callback):
         if trainer.sanity_checking or not trainer.is_global_zero:
             return
         self._print(f"epoch {trainer.current_epoch + 1} validation: "
-                    f"{_metrics(trainer, ('val_loss', 'val_wer', 'val_cer'))}  "
+                    f"{_metrics(trainer, ('val_loss', 'val_wer', 'val_cer', 'val_chunked_wer'))}  "
                     f"[{time.monotonic() - self._started:.0f} s]")
 
     @staticmethod
