@@ -111,7 +111,7 @@ def load(path: str | os.PathLike, *, device: str = "auto", decode_config: str | 
 
         if not can_chunk(network):
             raise AsrError(f"{path}: this model cannot be read in chunks (it needs a streamable feature "
-                           f"normalisation, features.normalize: running, and a PyTorch checkpoint)")
+                           f"normalisation, features.chunked_normalize: running, and a PyTorch checkpoint)")
         network = ChunkedNetwork(network, chunked)
     decoder = None
     if decode_config or lm or lexicon or beam_options.get("beam_size"):

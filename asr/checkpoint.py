@@ -56,12 +56,13 @@ class Recognizer:
         ``warp``: read the spectrum through a filterbank warped by this factor (:mod:`asr.vtln`); 1 = as trained."""
         return self.model(*self.feats(waves, lengths, warp))
 
-    def feats(self, waves: torch.Tensor, lengths: torch.Tensor,
-              warp: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+    def feats(self, waves: torch.Tensor, lengths: torch.Tensor, warp: float = 1.0,
+              chunked: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         """``(batch, samples)`` 16 kHz waveforms -> the network's ``(batch, frames, n_mels)`` input and frame
-        counts, on the model's device, through a filterbank warped by ``warp`` (1 = as trained)."""
+        counts, on the model's device, through a filterbank warped by ``warp`` (1 = as trained), normalised as
+        ``chunked`` reading does when asked."""
         warps = None if warp == 1.0 else torch.full((waves.shape[0],), float(warp))
-        return self.features(waves.to(self.device), lengths.to(self.device), warp=warps)
+        return self.features(waves.to(self.device), lengths.to(self.device), warps, chunked)
 
     def run(self, waves: list[np.ndarray], warp: float = 1.0) -> list[np.ndarray]:
         """16 kHz ``(samples,)`` waveforms -> each one's ``(frames, vocab)`` log-probabilities, as NumPy arrays,

@@ -36,7 +36,8 @@ class ChunkSettings:
 def can_chunk(network) -> bool:
     """Whether ``network`` (a :class:`asr.checkpoint.Recognizer`, or anything else) can be read chunk by chunk."""
     features = getattr(network, "features", None)
-    return features is not None and hasattr(network, "model") and features.config.normalize in STREAMABLE
+    return (features is not None and hasattr(network, "model")
+            and features.config.normalization(chunked=True) in STREAMABLE)
 
 
 class ChunkedReader:
@@ -147,7 +148,7 @@ class ChunkedNetwork:
 
         rec = self.recognizer
         batch, lengths = pad([torch.from_numpy(np.ascontiguousarray(w, dtype=np.float32)) for w in waves])
-        feats, frames = rec.feats(batch, lengths)
+        feats, frames = rec.feats(batch, lengths, chunked=True)
         log_probs, out = rec.model(feats, frames, self.chunk, self.right)
         log_probs = log_probs.float().cpu().numpy()
         return [log_probs[i, : int(n)] for i, n in enumerate(out.cpu())]

@@ -74,7 +74,8 @@ class OnnxGraph(nn.Module):
         power = spec[..., :bins] ** 2 + spec[..., bins:] ** 2
         feats = torch.log(torch.matmul(power, self.filterbank) + 1e-6)  # (batch, frames, n_mels)
         frames = cfg.num_frames(lengths)
-        return self.model(normalize(feats, frames, cfg, self.stats_mean, self.stats_std), frames)
+        mode = cfg.normalize  # the graph reads whole utterances
+        return self.model(normalize(feats, frames, mode, cfg.prior_frames, self.stats_mean, self.stats_std), frames)
 
 
 def metadata(recognizer: checkpoint.Recognizer) -> dict:

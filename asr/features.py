@@ -31,6 +31,8 @@ class FeatureConfig:
     # each one, the training set's statistics counted as prior_frames frames before the first (streamable);
     # "global": by the training set's statistics; "none".
     normalize: str = "per_feature"
+    # The normalisation of chunked (live) reading, when it differs from normalize: "running", "global" or "none".
+    chunked_normalize: str | None = None
     stats_mean: tuple[float, ...] = ()  # the training set's mean log-mel of each bin (measured by asr train)
     stats_std: tuple[float, ...] = ()  # and its standard deviation
     prior_frames: float = 100.0  # running: weight of the training set's statistics, in frames (100 = 1 s)
@@ -42,6 +44,14 @@ class FeatureConfig:
     @property
     def win_length(self) -> int:
         return int(round(self.sample_rate * self.win_ms / 1000))
+
+    def normalization(self, chunked: bool = False) -> str:
+        """The normalisation of whole (``chunked`` False) or chunked reading."""
+        return self.chunked_normalize if chunked and self.chunked_normalize else self.normalize
+
+    @property
+    def needs_stats(self) -> bool:
+        return bool({self.normalize, self.normalization(True)} & {"running", "global"})
 
     def num_frames(self, num_samples: torch.Tensor) -> torch.Tensor:
         """Frames for waveforms of ``num_samples`` samples: whole FFT frames only, and at least one."""
@@ -55,6 +65,9 @@ class LogMel(nn.Module):
         super().__init__()
         if config.normalize not in NORMALIZE:
             raise ValueError(f"features.normalize must be one of {', '.join(NORMALIZE)}, not {config.normalize!r}")
+        if config.chunked_normalize not in (None, *STREAMABLE):
+            raise ValueError(f"features.chunked_normalize must be one of {', '.join(STREAMABLE)}, not "
+                             f"{config.chunked_normalize!r}")
         if len(config.stats_mean) not in (0, config.n_mels) or len(config.stats_std) != len(config.stats_mean):
             raise ValueError(f"features.stats_mean and stats_std need {config.n_mels} values each")
         self.config = config
@@ -74,14 +87,15 @@ class LogMel(nn.Module):
         )
 
     @torch.no_grad()
-    def forward(self, waves: torch.Tensor, lengths: torch.Tensor,
-                warp: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, waves: torch.Tensor, lengths: torch.Tensor, warp: torch.Tensor | None = None,
+                chunked: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         """
         Args:
             waves: ``(batch, samples)`` float waveforms, zero-padded.
             lengths: ``(batch,)`` valid samples per waveform.
             warp: ``(batch,)`` VTLP factors (training only): each utterance's frequency axis is warped by its
                 factor before the mel filterbank (see :func:`warped_filterbanks`); None = no warp.
+            chunked: normalise as chunked (live) reading does (``config.chunked_normalize``, when set).
         Returns:
             features ``(batch, frames, n_mels)`` with padding frames set to 0, and ``(batch,)`` frame counts.
         """
@@ -96,7 +110,8 @@ class LogMel(nn.Module):
                 banks = warped_filterbanks(self.mel.mel_scale.fb, warp.to(power.device, power.dtype))
                 feats = torch.log(torch.einsum("bft,bfm->bmt", power, banks) + 1e-6).transpose(1, 2)
             frames = self.config.num_frames(lengths).clamp(max=feats.shape[1])
-            return normalize(feats, frames, self.config, self.stats_mean, self.stats_std), frames
+            mode = self.config.normalization(chunked)
+            return normalize(feats, frames, mode, self.config.prior_frames, self.stats_mean, self.stats_std), frames
 
     def log_mel(self, waves: torch.Tensor) -> torch.Tensor:
         """``(batch, samples)`` -> unnormalised ``(batch, frames, n_mels)`` log-mel, every whole frame."""
@@ -108,20 +123,20 @@ NORMALIZE = ("per_feature", "running", "global", "none")
 STREAMABLE = ("running", "global", "none")  # the normalisations a stream can compute as it goes
 
 
-def normalize(feats: torch.Tensor, frames: torch.Tensor, config: FeatureConfig, mean: torch.Tensor,
+def normalize(feats: torch.Tensor, frames: torch.Tensor, mode: str, prior: float, mean: torch.Tensor,
               std: torch.Tensor) -> torch.Tensor:
-    """Normalise log-mel features as ``config.normalize`` says and zero their padding (the same arithmetic in
-    training, transcription and the exported ONNX graph).
+    """Normalise log-mel features by ``mode`` (:attr:`FeatureConfig.normalize`) and zero their padding (the same
+    arithmetic in training, transcription and the exported ONNX graph).
 
     Args:
         feats: ``(batch, frames, n_mels)`` log-mel features; frames: ``(batch,)`` valid frames of each.
+        prior: ``running``: frames' worth of weight of the training set's statistics.
         mean, std: ``(n_mels,)`` the training set's statistics (for ``running`` and ``global``).
     Returns:
         ``(batch, frames, n_mels)``, zero past each utterance's end.
     """
     mask = (torch.arange(feats.shape[1], device=feats.device)[None, :] < frames[:, None]).unsqueeze(-1)
     mask = mask.to(feats.dtype)
-    mode = config.normalize
     if mode in ("running", "global") and mean.numel() == 0:
         raise ValueError(f"features.normalize {mode!r} needs the training set's statistics (stats_mean, stats_std)")
     if mode == "per_feature":
@@ -132,7 +147,7 @@ def normalize(feats: torch.Tensor, frames: torch.Tensor, config: FeatureConfig, 
     elif mode == "global":
         feats = (feats - mean) / (std + 1e-5)
     elif mode == "running":
-        feats, _ = running_normalize(feats, mean, std, config.prior_frames)
+        feats, _ = running_normalize(feats, mean, std, prior)
     return feats * mask
 
 
@@ -167,9 +182,10 @@ class LogMelStream:
     the whole signal (for a streamable normalisation), in order, as soon as each one's window is complete."""
 
     def __init__(self, features: LogMel):
-        if features.config.normalize not in STREAMABLE:
-            raise ValueError(f"features.normalize {features.config.normalize!r} needs the whole utterance: "
-                             f"a stream needs one of {', '.join(STREAMABLE)}")
+        self.mode = features.config.normalization(chunked=True)
+        if self.mode not in STREAMABLE:
+            raise ValueError(f"features.normalize {self.mode!r} needs the whole utterance: a stream needs one of "
+                             f"{', '.join(STREAMABLE)} (features.normalize or features.chunked_normalize)")
         self.features = features
         self.config = features.config
         self._samples = torch.zeros(0)  # samples from the next frame's start on
@@ -198,9 +214,9 @@ class LogMelStream:
         device = self.features.stats_mean.device
         feats = self.features.log_mel(samples[None].to(device))
         mean, std = self.features.stats_mean, self.features.stats_std
-        if self.config.normalize == "running":
+        if self.mode == "running":
             feats, self._state = running_normalize(feats, mean, std, self.config.prior_frames, self._state)
-        elif self.config.normalize == "global":
+        elif self.mode == "global":
             feats = (feats - mean) / (std + 1e-5)
         self.frames += feats.shape[1]
         return feats[0]

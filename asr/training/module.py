@@ -64,7 +64,8 @@ class ASRModule(pl.LightningModule):
                 (only ``network.dropout`` is taken from this config); if its vocabulary differs from
                 ``vocabulary``, the output layer is re-initialised and everything below it is kept.
             streaming: dual-mode training (full and chunked reading); None: full mode only. A streamable
-                feature normalisation (``features.normalize: running``) goes with it.
+                feature normalisation for chunked reading goes with it (``features.chunked_normalize: running``,
+                or ``features.normalize: running`` for both).
         """
         super().__init__()
         # No save_hyperparameters(): the configs travel in checkpoint["asr"] as plain dicts, so checkpoints
@@ -118,7 +119,7 @@ class ASRModule(pl.LightningModule):
     def _forward(self, batch: dict, augment: bool, chunk: int = 0,
                  right: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         warp = vtlp_factors(batch["waves"].shape[0], self.spec_augment.config, self.device) if augment else None
-        feats, frames = self.features(batch["waves"], batch["wave_lengths"], warp)
+        feats, frames = self.features(batch["waves"], batch["wave_lengths"], warp, chunked=chunk > 0)
         if augment:
             feats = self.spec_augment(feats, frames)
         log_probs, out_lengths = self.model(feats, frames, chunk, right)
@@ -202,7 +203,7 @@ class ASRModule(pl.LightningModule):
 
     def on_fit_start(self) -> None:
         config = self.features.config
-        if config.normalize in ("running", "global") and not config.stats_mean:
+        if config.needs_stats and not config.stats_mean:
             datamodule = self.trainer.datamodule
             mean, std = feature_stats(datamodule.train_set.utts, self.features.cpu())
             self._set_features(replace(config, stats_mean=mean, stats_std=std))
