@@ -19,6 +19,8 @@ import numpy as np
 
 from asr.decode import Decoder, GreedyDecoder
 from asr.errors import AsrError
+from asr.extras import require
+from asr.modelfolder import find
 from asr.assemble import Result
 
 if TYPE_CHECKING:
@@ -81,7 +83,8 @@ def load(path: str | os.PathLike, *, device: str = "auto", decode_config: str | 
          lexicon: str | None = None, lexicon_free: bool = False, batch_seconds: float = 200.0,
          max_segment: float = SegmentOptions.max_segment, vtln: bool = False, adapt: bool = False,
          chunked: "ChunkSettings | None" = None, **beam_options) -> Model:
-    """Load ``model.pt``, a training ``.ckpt`` or an exported ``.onnx`` file, with its decoder.
+    """Load ``model.pt``, a training ``.ckpt``, an exported ``.onnx`` file or a model folder (``asr export --out
+    DIR``: its network, decoded as its ``decode.yaml`` says unless options say otherwise), with its decoder.
 
     Greedy decoding unless a decoding config, an LM, a lexicon or a beam size is given; ``beam_options`` are
     :class:`asr.beam.BeamOptions` fields (``beam_size``, ``lm_weight``, ``word_score`` ...) overriding the
@@ -93,12 +96,14 @@ def load(path: str | os.PathLike, *, device: str = "auto", decode_config: str | 
     ``chunked``: read files in the network's chunked mode (:class:`asr.chunked.ChunkSettings`: what live
     recognition commits) instead of whole; PyTorch models trained for it only.
     """
-    path = str(path)
+    files = find(path)
+    path, decode_config = files.model, decode_config or files.decode_config
     if path.endswith(".onnx"):
         from asr.onnxmodel import OnnxRecognizer
 
         network = OnnxRecognizer(path)
     else:
+        require("torch", f"{path}: reading a PyTorch model (asr export makes an ONNX one, read without torch)")
         import torch
 
         from asr import checkpoint

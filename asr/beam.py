@@ -1,4 +1,7 @@
-"""CTC beam search through torchaudio's ``ctc_decoder`` (flashlight-text), behind the :class:`Decoder` interface.
+"""CTC beam search with flashlight-text's decoders and KenLM, behind the :class:`Decoder` interface.
+
+Called directly rather than through torchaudio's ``ctc_decoder`` (a thin wrapper of the same classes), so beam
+search needs neither torch nor torchaudio: an ONNX model decodes with the LM on the light install.
 
 Three modes, picked by what is given:
 
@@ -14,7 +17,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
@@ -133,8 +135,6 @@ class BeamSearchDecoder(Decoder):
 
     def __init__(self, vocab: Vocabulary, lm: str | None = None, lexicon: str | None = None,
                  options: BeamOptions = BeamOptions()):
-        from torchaudio.models.decoder import ctc_decoder
-
         if " " not in vocab.characters:
             raise AsrError("beam search needs a vocabulary with a space (the word boundary)")
         if lm is not None:
@@ -142,27 +142,43 @@ class BeamSearchDecoder(Decoder):
         self._words = check_lexicon(lexicon, vocab) if lexicon is not None else None
         self.vocab, self.options, self.lm, self.lexicon = vocab, options, lm, lexicon
         self.tokens = decoder_tokens(vocab)
-        lm_dict = None
-        if lm is not None and lexicon is None:
-            # Lexicon-free, the decoder scores token i as LM word i. torchaudio (2.11) builds that word list
-            # in flashlight's sorted order, not the token order, so the LM would score the wrong characters;
-            # an explicit dictionary in token order fixes the mapping.
-            fd, lm_dict = tempfile.mkstemp(suffix=".dict")
-            with os.fdopen(fd, "w") as f:
-                f.write("".join(t + "\n" for t in self.tokens + [UNK_WORD]))
         try:
-            self._decoder = ctc_decoder(
-                lexicon=lexicon, tokens=self.tokens, lm=lm, lm_dict=lm_dict, nbest=options.nbest, beam_size=options.beam_size,
-                beam_size_token=options.beam_size_token, beam_threshold=options.beam_threshold,
-                lm_weight=options.lm_weight, word_score=options.word_score, unk_score=options.unk_score,
-                sil_score=options.sil_score, log_add=options.log_add, blank_token=BLANK_TOKEN,
-                sil_token=WORD_BOUNDARY, unk_word=UNK_WORD)
+            self._decoder, self._lm = self._build()
         except Exception as e:  # flashlight raises plain RuntimeErrors from C++
             raise LMError(f"{lm or lexicon}: cannot load for decoding ({str(e).strip().splitlines()[0]})") from None
-        finally:
-            if lm_dict is not None:
-                os.unlink(lm_dict)  # read once, at construction
         self._space = vocab.encode(" ")[0]
+
+    def _build(self):
+        """flashlight's decoder as torchaudio's ``ctc_decoder`` builds it (the same options, trie and smearing)."""
+        from flashlight.lib.text import decoder as fl
+        from flashlight.lib.text.dictionary import Dictionary, create_word_dict, load_words
+
+        o = self.options
+        tokens = Dictionary(self.tokens)
+        blank, silence = tokens.get_index(BLANK_TOKEN), tokens.get_index(WORD_BOUNDARY)
+        beam_tokens = o.beam_size_token or tokens.index_size()
+        if self.lexicon is not None:
+            lexicon = load_words(self.lexicon)
+            words = create_word_dict(lexicon)
+            lm = fl.KenLM(self.lm, words) if self.lm else fl.ZeroLM()
+            trie = fl.Trie(tokens.index_size(), silence)
+            start = lm.start(False)
+            for word, spellings in lexicon.items():
+                index = words.get_index(word)
+                _, score = lm.score(start, index)
+                for spelled in spellings:
+                    trie.insert([tokens.get_index(t) for t in spelled], index, score)
+            trie.smear(fl.SmearingMode.MAX)
+            options = fl.LexiconDecoderOptions(o.beam_size, beam_tokens, o.beam_threshold, o.lm_weight, o.word_score,
+                                               o.unk_score, o.sil_score, o.log_add, fl.CriterionType.CTC)
+            decoder = fl.LexiconDecoder(options, trie, lm, silence, blank, words.get_index(UNK_WORD), [], False)
+        else:
+            # Lexicon-free, the decoder scores token i as LM word i: the LM's dictionary is the tokens, in order.
+            lm = fl.KenLM(self.lm, Dictionary(self.tokens + [UNK_WORD])) if self.lm else fl.ZeroLM()
+            options = fl.LexiconFreeDecoderOptions(o.beam_size, beam_tokens, o.beam_threshold, o.lm_weight,
+                                                   o.sil_score, o.log_add, fl.CriterionType.CTC)
+            decoder = fl.LexiconFreeDecoder(options, lm, silence, blank, [])
+        return decoder, lm  # the LM too: the decoder holds it by reference only (pybind11)
 
     def describe(self) -> str:
         o = self.options
@@ -170,12 +186,13 @@ class BeamSearchDecoder(Decoder):
                 + (f" + LM (weight {o.lm_weight:g}, word score {o.word_score:g})" if self.lm else ""))
 
     def decode(self, log_probs, lengths) -> list[Hypothesis]:
-        import torch  # torchaudio's decoder takes tensors; importing asr.beam stays light without it
-
-        emissions = torch.from_numpy(np.ascontiguousarray(as_numpy(log_probs)))
-        results = self._decoder(emissions, torch.from_numpy(np.asarray(as_numpy(lengths), dtype=np.int32)))
+        emissions = np.ascontiguousarray(as_numpy(log_probs), dtype=np.float32)  # (batch, frames, tokens)
+        lengths = np.asarray(as_numpy(lengths), dtype=np.int64)
         hyps = []
-        for nbest in results:
+        for b in range(emissions.shape[0]):
+            # flashlight reads the utterance's frames in place, from a pointer to its first.
+            nbest = self._decoder.decode(emissions[b].ctypes.data, int(lengths[b]), emissions.shape[2])
+            nbest = nbest[: self.options.nbest]
             finished, unfinished = [], []
             for h in nbest:
                 hyp, complete = self._hypothesis(h)
@@ -191,17 +208,20 @@ class BeamSearchDecoder(Decoder):
         return hyps
 
     def _hypothesis(self, h) -> tuple[Hypothesis, bool]:
-        """Our hypothesis from flashlight's, and whether it ends on a finished word."""
+        """Our hypothesis from flashlight's (one token per frame, with a boundary on either side), and whether it
+        ends on a finished word."""
         tokens, frames = [], []
-        for tok, frame in zip(h.tokens.tolist(), h.timesteps.tolist()):
-            if tok == BLANK or (tok == self._space and (not tokens or tokens[-1] == self._space)):
+        path = list(h.tokens)[1:-1]  # flashlight pads the frame path with a boundary at each end
+        for frame, tok in enumerate(path):
+            if tok == BLANK or (frame and path[frame - 1] == tok):
+                continue  # CTC: blanks and repeats collapse
+            if tok == self._space and (not tokens or tokens[-1] == self._space):
                 continue  # flashlight opens every hypothesis with a boundary; drop it and any doubles
             tokens.append(tok)
             frames.append(frame)
         if tokens and tokens[-1] == self._space:
             tokens.pop()
             frames.pop()
-        # The text comes from the tokens: torchaudio's ``words`` can miss the last word of a hypothesis.
         text = self.vocab.decode(tokens)
         complete = True
         if self._words is not None and text and text.split()[-1] not in self._words:

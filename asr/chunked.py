@@ -14,12 +14,14 @@ the whole utterance so far in full mode, commits nothing, and leaves stability t
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
-from asr.features import STREAMABLE, LogMelStream
-from asr.model import ConvCache, LSTMState
+if TYPE_CHECKING:  # torch only for PyTorch models: rereading an ONNX model needs none
+    import torch
+
+    from asr.model import ConvCache, LSTMState
 
 
 @dataclass(frozen=True)
@@ -36,23 +38,31 @@ class ChunkSettings:
 def can_chunk(network) -> bool:
     """Whether ``network`` (a :class:`asr.checkpoint.Recognizer`, or anything else) can be read chunk by chunk."""
     features = getattr(network, "features", None)
-    return (features is not None and hasattr(network, "model")
-            and features.config.normalization(chunked=True) in STREAMABLE)
+    if features is None or not hasattr(network, "model"):
+        return False
+    from asr.features import STREAMABLE
+
+    return features.config.normalization(chunked=True) in STREAMABLE
 
 
 class ChunkedReader:
     """One stream through a PyTorch recogniser in chunked mode; feed it samples, collect committed frames."""
 
     def __init__(self, recognizer, settings: ChunkSettings = ChunkSettings()):
+        import torch
+
+        from asr.features import LogMelStream
+
         if not can_chunk(recognizer):
             raise ValueError("this model normalises features per utterance: it cannot be read in chunks")
+        self.torch = torch
         self.recognizer = recognizer
         self.model = recognizer.model
         self.chunk, self.right = settings.frames(recognizer.frame_seconds)
         self.features = LogMelStream(recognizer.features)
-        self._conv: ConvCache | None = None
+        self._conv: "ConvCache | None" = None
         self._pending = torch.zeros(0, self.model.subsample.output_dim)  # conv frames not yet read as a chunk
-        self._states: list[LSTMState | None] = [None] * len(self.model.lstm.forward_layers)
+        self._states: "list[LSTMState | None]" = [None] * len(self.model.lstm.forward_layers)
         self.samples = 0  # samples accepted
 
     @property
@@ -63,29 +73,30 @@ class ChunkedReader:
         front = (self.model.subsample.factor - 1) * config.hop_ms / 1000 + (config.win_ms - config.hop_ms) / 1000
         return (self.chunk + self.right) * self.recognizer.frame_seconds + front
 
-    @torch.inference_mode()
     def accept(self, samples: np.ndarray) -> np.ndarray:
         """``(samples,)`` float32 at 16 kHz -> the ``(frames, vocab)`` log-probabilities committed by them."""
         self.samples += samples.size
-        feats = self.features.accept(torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32)))
-        return self._read(feats, final=False)
+        with self.torch.inference_mode():
+            feats = self.features.accept(self.torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32)))
+            return self._read(feats, final=False)
 
-    @torch.inference_mode()
     def finish(self) -> np.ndarray:
         """The stream has ended: the rest of its frames (the last chunks read with what right context is left)."""
-        return self._read(self.features.finish(), final=True)
+        with self.torch.inference_mode():
+            return self._read(self.features.finish(), final=True)
 
-    @torch.inference_mode()
     def provisional(self) -> np.ndarray:
         """A quick reading of the frames past the committed ones (no right context), state untouched."""
         if not self._pending.shape[0]:
             return np.zeros((0, len(self.recognizer.vocab)), np.float32)
         device = self.recognizer.device
-        out, _ = self.model.lstm.forward_chunk(self._pending[None].to(device),
-                                               self._pending[None, :0].to(device), self._states)
-        return self.model.log_probs(out)[0].float().cpu().numpy()
+        with self.torch.inference_mode():
+            out, _ = self.model.lstm.forward_chunk(self._pending[None].to(device),
+                                                   self._pending[None, :0].to(device), self._states)
+            return self.model.log_probs(out)[0].float().cpu().numpy()
 
-    def _read(self, feats: torch.Tensor, final: bool) -> np.ndarray:
+    def _read(self, feats: "torch.Tensor", final: bool) -> np.ndarray:
+        torch = self.torch
         device = self.recognizer.device
         conv, self._conv = self.model.subsample.forward_chunk(feats.to(device), self._conv, final)
         self._pending = torch.cat([self._pending.to(conv.device), conv])
@@ -133,6 +144,9 @@ class ChunkedNetwork:
     def __init__(self, recognizer, settings: ChunkSettings = ChunkSettings()):
         if not can_chunk(recognizer):
             raise ValueError("this model normalises features per utterance: it cannot be read in chunks")
+        import torch
+
+        self.torch = torch
         self.recognizer = recognizer
         self.settings = settings
         self.vocab = recognizer.vocab
@@ -142,13 +156,13 @@ class ChunkedNetwork:
     def describe(self) -> str:
         return f"chunks of {self.settings.chunk:g} s + {self.settings.right:g} s"
 
-    @torch.inference_mode()
     def run(self, waves: list[np.ndarray]) -> list[np.ndarray]:
         from asr.batching import pad
 
-        rec = self.recognizer
-        batch, lengths = pad([torch.from_numpy(np.ascontiguousarray(w, dtype=np.float32)) for w in waves])
-        feats, frames = rec.feats(batch, lengths, chunked=True)
-        log_probs, out = rec.model(feats, frames, self.chunk, self.right)
-        log_probs = log_probs.float().cpu().numpy()
+        rec, torch = self.recognizer, self.torch
+        with torch.inference_mode():
+            batch, lengths = pad([torch.from_numpy(np.ascontiguousarray(w, dtype=np.float32)) for w in waves])
+            feats, frames = rec.feats(batch, lengths, chunked=True)
+            log_probs, out = rec.model(feats, frames, self.chunk, self.right)
+            log_probs = log_probs.float().cpu().numpy()
         return [log_probs[i, : int(n)] for i, n in enumerate(out.cpu())]

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from asr.errors import AsrError
+from asr.extras import require
 from asr.output import FORMATS
 
 
@@ -134,6 +135,7 @@ def _stream(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    require("serve", "asr serve")
     from asr.server.app import ServeSettings, serve  # the only way into the server from the core
 
     settings = ServeSettings(max_upload_mb=args.max_upload_mb, max_queue=args.max_queue, api_key=args.api_key,
@@ -145,11 +147,29 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
+    require("torch", "asr export", *(("onnx",) if args.format == "onnx" else ()))
+    from asr import checkpoint, modelfolder
     from asr.export import export_onnx
 
-    info = export_onnx(args.model, args.out, int8=args.int8)
-    print(f"exported {args.model} -> {args.out} ({info['megabytes']:.1f} MB, {'int8' if args.int8 else 'fp32'}, "
-          f"opset {info['opset']}); largest difference from PyTorch on a test signal: {info['max_abs_diff']:.2e}")
+    source = modelfolder.find(args.model)
+    folder = not args.out.endswith(".onnx")
+    if not folder and (args.decode_config or args.format != "onnx"):
+        raise AsrError(f"{args.out}: --decode-config and --format pytorch write a model folder: give --out a "
+                       f"folder, not an .onnx file")
+    if folder:
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+    target = str(Path(args.out) / ("model.onnx" if args.format == "onnx" else "model.pt")) if folder else args.out
+    if args.format == "onnx":
+        info = export_onnx(source.model, target, int8=args.int8)
+        print(f"exported {source.model} -> {target} ({info['megabytes']:.1f} MB, {'int8' if args.int8 else 'fp32'}, "
+              f"opset {info['opset']}); largest difference from PyTorch on a test signal: {info['max_abs_diff']:.2e}")
+    else:
+        checkpoint.save(target, checkpoint.load(source.model))
+        print(f"exported {source.model} -> {target}")
+    if folder:
+        config = modelfolder.write(args.out, args.decode_config or source.decode_config)
+        print(f"model folder {args.out}: {', '.join(sorted(p.name for p in Path(args.out).iterdir()))}"
+              + ("" if config else " (greedy: no --decode-config)"))
     return 0
 
 
@@ -169,6 +189,7 @@ def _lm_build(args: argparse.Namespace) -> int:
 
 
 def _tune_lm(args: argparse.Namespace) -> int:
+    require("torch", "asr tune-lm")
     from asr import checkpoint
     from asr.beam import lexicon_for
     from asr.tune import tune_lm
@@ -177,7 +198,9 @@ def _tune_lm(args: argparse.Namespace) -> int:
 
     device = "cuda" if args.device == "auto" and torch.cuda.is_available() else \
         "cpu" if args.device == "auto" else args.device
-    recognizer = checkpoint.load(args.model, device)
+    from asr.modelfolder import find
+
+    recognizer = checkpoint.load(find(args.model).model, device)
     if args.adapt:  # tune on what the decoder will read: adapted posteriors are sharper (asr.adapt)
         from asr.adapt import Adapted
 
@@ -191,7 +214,7 @@ def _tune_lm(args: argparse.Namespace) -> int:
     def trial(t) -> None:
         print(f"{t.lm_weight:9g} {t.word_score:10g} {100 * t.rates.wer:7.2f} {100 * t.rates.cer:7.2f}", flush=True)
 
-    greedy, best = tune_lm(recognizer, args.model, args.manifest, args.lm, out=args.out,
+    greedy, best = tune_lm(recognizer, find(args.model).model, args.manifest, args.lm, out=args.out,
                            lexicon=lexicon_for(args.lm, args.lexicon, args.lexicon_free), beam_size=args.beam_size,
                            lm_weights=args.lm_weights, word_scores=args.word_scores, cache=args.cache,
                            progress=sys.stderr.isatty(), on_start=start, on_trial=trial)
@@ -201,6 +224,7 @@ def _tune_lm(args: argparse.Namespace) -> int:
 
 
 def _average(args: argparse.Namespace) -> int:
+    require("torch", "asr average")
     from asr import checkpoint
 
     paths = list(args.checkpoints)
@@ -214,6 +238,7 @@ def _average(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace, rest: list[str]) -> int:
+    require("train", "asr train")
     from asr.training.cli import train  # the only way into Lightning from the core
 
     train(rest)
@@ -221,6 +246,7 @@ def _train(args: argparse.Namespace, rest: list[str]) -> int:
 
 
 def _prepare(args: argparse.Namespace, rest: list[str]) -> int:
+    require("synthetic" if args.recipe == "synthetic" else "train", f"asr prepare {args.recipe}")
     from asr.corpora.recipes import run  # the only way into corpus preparation from the core
 
     return run(args.recipe, rest)
@@ -336,10 +362,14 @@ def _serve_parser(sub) -> None:
 
 def _export_parser(sub) -> None:
     """`asr export`."""
-    p = sub.add_parser("export", help="export a model for deployment: asr export --model M --out model.onnx")
-    p.add_argument("--model", required=True, help="model.pt or a training .ckpt")
+    p = sub.add_parser("export", help="export a model for deployment: asr export --model M --out DIR (a model "
+                                      "folder) or --out model.onnx")
+    p.add_argument("--model", required=True, help="model.pt, a training .ckpt, or a model folder")
     p.add_argument("--int8", action="store_true", help="quantise weights to int8 (ONNX Runtime dynamic quantisation)")
-    p.add_argument("--out", required=True, help="the .onnx file to write")
+    p.add_argument("--format", choices=["onnx", "pytorch"], default="onnx",
+                   help="the folder's network: onnx (read without torch; default) or pytorch (model.pt)")
+    p.add_argument("--decode-config", help="put this decoding config, its LM and lexicon in the folder too")
+    p.add_argument("--out", required=True, help="a folder to write the model folder into, or an .onnx file")
 
 
 def _lm_parser(sub) -> None:

@@ -31,7 +31,7 @@ from asr.windows import Span
 class EndpointRules:
     """Where utterances start and end. Times in seconds."""
 
-    silence: float = 0.6  # a pause this long after speech ends the utterance
+    silence: float = 0.5  # a pause this long after speech ends the utterance (OpenAI's server VAD default too)
     max_utterance: float = 20.0  # and an utterance this long ends even without a pause
     threshold: float = 0.5  # Silero VAD's speech probability that starts speech (it ends below threshold - 0.15)
     prefix: float = 0.3  # audio kept from before the detected start, for the final reading

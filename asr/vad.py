@@ -1,14 +1,13 @@
 """Voice activity detection: Silero VAD's per-frame speech probabilities, and stretches of speech from them.
 
-Silero VAD's wheel ships its ONNX models; its "sequence" export is run here with onnxruntime directly (importing
-the ``silero_vad`` package would pull in torch, which the ONNX inference path must not load). Chosen over
+Silero VAD's "sequence" export, bundled in ``asr/models`` (MIT; the ``silero-vad`` wheel, whose package requires
+torch, ships the same file), is run here with onnxruntime directly, so the light install detects speech too. Chosen over
 webrtcvad because it tells speech from noise by a learned model rather than by energy and pitch, at a cost far
 below the recogniser's own (docs/benchmarks.md).
 """
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -73,12 +72,9 @@ class SileroVAD:
 def _session():
     import onnxruntime as ort
 
-    spec = importlib.util.find_spec("silero_vad")  # locates the wheel without importing it (and torch)
-    if spec is None or spec.origin is None:
-        raise AsrError("voice activity detection needs the Python package silero-vad (pip install silero-vad)")
-    path = Path(spec.origin).parent / "data" / VAD_MODEL
+    path = Path(__file__).resolve().parent / "models" / VAD_MODEL
     if not path.is_file():
-        raise AsrError(f"{path}: Silero VAD's sequence model is missing (silero-vad >= 6.2 ships it)")
+        raise AsrError(f"{path}: Silero VAD's model is missing from this installation of asr")
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1  # a small model: one thread, the other core stays for the recogniser
     options.inter_op_num_threads = 1

@@ -69,9 +69,9 @@ def test_the_official_client_gets_deltas_while_the_person_speaks(server, talk):
 
             async def send():  # at real-time pace, 100 ms at a time, as a microphone would
                 step = 2400
-                for i in range(0, audio24.size, step):
-                    await conn.input_audio_buffer.append(audio=base64.b64encode(pcm16(audio24[i:i + step])).decode())
+                for i in range(0, audio24.size, step):  # each block once its last sample was spoken
                     await asyncio.sleep(max(start + (i + step) / 24000 - time.monotonic(), 0))
+                    await conn.input_audio_buffer.append(audio=base64.b64encode(pcm16(audio24[i:i + step])).decode())
 
             sender = asyncio.create_task(send())
             while sum(e[1].type.endswith("transcription.completed") for e in events) < 2:

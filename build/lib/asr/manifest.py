@@ -1,0 +1,108 @@
+"""Manifests: NeMo's JSON-lines convention, as typed :class:`Utterance` records, read, validated and written.
+
+A manifest has one JSON object per line: ``audio_filepath``, ``duration`` (seconds), ``text`` and optionally
+``offset`` (seconds into the file) and ``speaker`` (any label naming who speaks: ``asr evaluate`` then gives each
+speaker's rates). Relative audio paths are resolved against the manifest's folder.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from asr.errors import AsrError, listed
+from asr.fileio import atomic_path
+from asr.text import Vocabulary, normalize
+
+
+class ManifestError(AsrError):
+    """A manifest with bad lines; the message lists every offending line."""
+
+
+@dataclass(frozen=True)
+class Utterance:
+    audio_filepath: str  # absolute, or relative to the manifest's folder when written
+    duration: float  # seconds
+    text: str  # normalised transcript
+    offset: float = 0.0  # seconds into the file where the utterance starts
+    speaker: str = ""  # who speaks (e.g. the synthetic corpus's voice); "" = not known
+
+    @property
+    def span(self) -> tuple[float, float | None]:
+        """``(offset, duration)`` to read, in seconds; duration None (to the end) for a whole file, whose
+        manifest duration is rounded and must not cut its last samples."""
+        return self.offset, (self.duration if self.offset else None)
+
+
+def read_manifest(path: str | os.PathLike, vocab: Vocabulary | None = Vocabulary(), check_files: bool = True) -> list[Utterance]:
+    """Read and validate a manifest. Text is normalised; paths become absolute.
+
+    Raises :class:`ManifestError` listing each bad line: not JSON, missing fields, a missing audio file,
+    empty text after normalisation, or characters outside ``vocab`` (skipped when ``vocab`` is None).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ManifestError(f"{path}: no such manifest file")
+    base = path.resolve().parent
+    utts: list[Utterance] = []
+    problems: list[str] = []
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                audio = Path(row["audio_filepath"])
+                duration = float(row["duration"])
+                raw_text = row["text"]
+                offset = float(row.get("offset", 0.0) or 0.0)
+                speaker = str(row.get("speaker") or "")
+            except json.JSONDecodeError as e:
+                problems.append(f"line {lineno}: not valid JSON ({e.msg})")
+                continue
+            except KeyError as e:
+                problems.append(f"line {lineno}: missing field {e.args[0]!r}")
+                continue
+            except (TypeError, ValueError, AttributeError):
+                problems.append(f"line {lineno}: not an object with audio_filepath, duration and text")
+                continue
+            audio = audio if audio.is_absolute() else Path(os.path.normpath(base / audio))
+            text = normalize(str(raw_text))
+            if check_files and not audio.is_file():
+                problems.append(f"line {lineno}: audio file not found: {audio}")
+            elif not text:
+                problems.append(f"line {lineno}: empty text")
+            elif vocab is not None and (bad := vocab.unknown(text)):
+                chars = "".join(sorted(bad))
+                problems.append(f"line {lineno}: characters outside the vocabulary: {chars!r} in {text!r}")
+            elif not (duration > 0 and math.isfinite(duration)) or offset < 0:
+                problems.append(f"line {lineno}: bad duration {duration} or offset {offset}")
+            else:
+                utts.append(Utterance(str(audio), duration, text, offset, speaker))
+    if problems:
+        raise ManifestError(listed(f"{path}: {len(problems)} bad line(s):", problems))
+    if not utts:
+        raise ManifestError(f"{path}: manifest has no utterances")
+    return utts
+
+
+def write_manifest(path: str | os.PathLike, utts: list[Utterance], relative: bool = True) -> None:
+    """Write ``utts`` as JSON lines, atomically; audio paths relative to the manifest's folder if possible."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    base = path.resolve().parent
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
+        for u in utts:
+            row = asdict(u)
+            if relative:
+                try:
+                    row["audio_filepath"] = os.path.relpath(u.audio_filepath, base)
+                except ValueError:  # another drive on Windows
+                    pass
+            for optional in ("offset", "speaker"):
+                if not row[optional]:
+                    del row[optional]
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")

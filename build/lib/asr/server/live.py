@@ -1,0 +1,189 @@
+"""Live sessions over WebSockets: admission, authentication, limits, and the recogniser run off the event loop.
+
+Both live protocols (:mod:`asr.server.realtime`, OpenAI's Realtime transcription; :mod:`asr.server.vosk`,
+Vosk's) run on this: a bounded number of sessions at once (more are told so and closed with 1013, "try again
+later"), the server's API key (a Bearer header, or for browsers, which cannot set headers on a WebSocket, an
+``api_key`` query parameter or OpenAI's ``openai-insecure-api-key.KEY`` subprotocol), a session closed after
+``idle_seconds`` without a message or ``max_seconds`` in all, and each session's :class:`asr.stream.Stream` run
+on a small thread pool so that no session's decoding holds up another's messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from asr.audio import SAMPLE_RATE
+from asr.stream import Stream, StreamOptions
+
+CLOSE_NORMAL = 1000
+CLOSE_POLICY = 1008  # authentication failed, or a limit was reached
+CLOSE_TOO_BIG = 1009
+CLOSE_TRY_LATER = 1013
+
+
+@dataclass(frozen=True)
+class LiveSettings:
+    max_sessions: int = 32  # live sessions at once; more are refused
+    idle_seconds: float = 30.0  # a session that sends nothing for this long is closed
+    max_seconds: float = 3600.0  # and none lasts longer than this
+    max_message_bytes: int = 1 << 20  # largest WebSocket message (an append of 1 MiB is 22 s of 24 kHz audio)
+    stream: StreamOptions = StreamOptions()  # chunks, endpoints; sessions may change the endpoints
+
+
+class SessionEnd(Exception):
+    """Close the session: ``code`` and ``reason`` for the WebSocket close frame."""
+
+    def __init__(self, code: int, reason: str, notify: bool = True):
+        super().__init__(reason)
+        self.code, self.reason, self.notify = code, reason, notify  # notify: tell the client why, first
+
+
+class LiveSessions:
+    """Every live session of one server: the shared model, the admission count, the workers."""
+
+    def __init__(self, model, settings: LiveSettings = LiveSettings(), api_key: str | None = None):
+        self.model = model
+        self.settings = settings
+        self.api_key = api_key
+        self.active = 0
+        self.opened = 0
+        self.refused = 0
+        self.lock = threading.Lock()
+        # As many workers as cores: a session's decoding is CPU work, more threads would only compete.
+        self.pool = ThreadPoolExecutor(max_workers=max(os.cpu_count() or 1, 1), thread_name_prefix="asr-live")
+
+    def authorized(self, websocket) -> bool:
+        if self.api_key is None:
+            return True
+        if websocket.headers.get("authorization", "") == f"Bearer {self.api_key}":
+            return True
+        if websocket.query_params.get("api_key") == self.api_key:
+            return True
+        protocols = websocket.headers.get("sec-websocket-protocol", "")
+        return f"openai-insecure-api-key.{self.api_key}" in [p.strip() for p in protocols.split(",")]
+
+    def admit(self) -> bool:
+        with self.lock:
+            if self.active >= self.settings.max_sessions:
+                self.refused += 1
+                return False
+            self.active += 1
+            self.opened += 1
+            return True
+
+    def release(self) -> None:
+        with self.lock:
+            self.active -= 1
+
+    def stream(self, options: StreamOptions | None = None) -> Stream:
+        return self.model.stream(options or self.settings.stream)
+
+    async def run(self, fn, *args):
+        """``fn(*args)`` on a worker thread."""
+        return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+
+class Clock:
+    """A session's limits: idle time between messages, and its whole length."""
+
+    def __init__(self, settings: LiveSettings):
+        self.settings = settings
+        self.started = time.monotonic()
+
+    def timeout(self) -> float:
+        left = self.settings.max_seconds - (time.monotonic() - self.started)
+        if left <= 0:
+            raise SessionEnd(CLOSE_NORMAL, f"the session reached its limit of {self.settings.max_seconds:g} s")
+        return min(self.settings.idle_seconds, left)
+
+
+async def receive(websocket, clock: Clock) -> dict:
+    """The next message (``{"type": "websocket.receive", "text" | "bytes": ...}``), or :class:`SessionEnd` for
+    a session that went quiet or ran out of time; ``{"type": "websocket.disconnect"}`` when the client left."""
+    try:
+        return await asyncio.wait_for(websocket.receive(), timeout=clock.timeout())
+    except asyncio.TimeoutError:
+        if time.monotonic() - clock.started >= clock.settings.max_seconds:
+            raise SessionEnd(CLOSE_NORMAL, f"the session reached its limit of {clock.settings.max_seconds:g} s")
+        raise SessionEnd(CLOSE_NORMAL, f"no message for {clock.settings.idle_seconds:g} s") from None
+
+
+class Resampler:
+    """16-bit PCM at ``rate`` Hz -> float32 at 16 kHz, block by block (soxr's streaming resampler)."""
+
+    def __init__(self, rate: int):
+        self.rate = rate
+        self._soxr = None
+        if rate != SAMPLE_RATE:
+            import soxr
+
+            self._soxr = soxr.ResampleStream(rate, SAMPLE_RATE, 1, dtype="float32")
+
+    def __call__(self, pcm: bytes, last: bool = False) -> np.ndarray:
+        samples = np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768.0
+        if self._soxr is None:
+            return samples
+        return self._soxr.resample_chunk(samples, last=last)
+
+
+def with_endpoints(options: StreamOptions, silence: float | None = None, threshold: float | None = None,
+                   prefix: float | None = None, vad: bool | None = None) -> StreamOptions:
+    """``options`` with the endpoint rules a client asked for (None: as they were)."""
+    rules = options.endpoints
+    rules = replace(rules, **{k: v for k, v in (("silence", silence), ("threshold", threshold), ("prefix", prefix))
+                              if v is not None})
+    return replace(options, endpoints=rules, vad=options.vad if vad is None else vad)
+
+
+async def serve_session(live: LiveSessions, websocket, make_session) -> None:
+    """Run one WebSocket session: authenticate, admit, then hand each message to the session made by
+    ``make_session(send)`` until the client leaves, ends it, goes quiet or runs out of time. The session's
+    ``notice(code, message)`` tells the client why the server ends it, in its protocol, before the close."""
+    from starlette.websockets import WebSocketDisconnect
+
+    if not live.authorized(websocket):
+        await websocket.close(code=CLOSE_POLICY, reason="invalid or missing API key")  # before accept: HTTP 403
+        return
+    offered = [p.strip() for p in websocket.headers.get("sec-websocket-protocol", "").split(",") if p.strip()]
+    await websocket.accept(subprotocol="realtime" if "realtime" in offered else None)
+
+    async def send(body: dict) -> None:
+        await websocket.send_text(json.dumps(body))
+
+    session = make_session(send)
+    if not live.admit():
+        await session.notice("session_limit", f"the server is busy: {live.settings.max_sessions} live sessions "
+                                              f"at most; try again later")
+        await websocket.close(code=CLOSE_TRY_LATER, reason="too many sessions")
+        return
+    clock = Clock(live.settings)
+    try:
+        await session.open()
+        while True:
+            message = await receive(websocket, clock)
+            if message["type"] == "websocket.disconnect":
+                break
+            await session.handle(message)
+    except SessionEnd as end:
+        try:
+            if end.notify:
+                await session.notice("session_ended", end.reason)
+            await websocket.close(code=end.code, reason=end.reason[:120])
+        except RuntimeError:  # already closed
+            pass
+    except (WebSocketDisconnect, RuntimeError):  # the client went away mid-session
+        pass
+    finally:
+        await session.close()
+        live.release()

@@ -1,0 +1,106 @@
+"""The LightningDataModule: manifests -> duration-bucketed DataLoaders, distributed-aware and resumable.
+
+Lightning must not swap our batch sampler for its DistributedSampler (``trainer.use_distributed_sampler:
+false`` in the defaults): each rank builds the same duration buckets from the seed and takes its own share.
+The position in the epoch travels in the checkpoint (:meth:`state_dict`), so ``asr train --resume`` goes on
+with the next unseen batch instead of starting the epoch again.
+"""
+
+from __future__ import annotations
+
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader
+
+from asr.manifest import read_manifest
+from asr.text import CHARACTERS, Vocabulary
+from asr.training.dataset import UtteranceDataset, collate
+from asr.training.sampler import DurationBatchSampler
+from asr.training.wave_augment import WaveAugment, WaveAugmentConfig
+
+
+class ASRDataModule(pl.LightningDataModule):
+    def __init__(
+        self,
+        train_manifest: str,
+        val_manifest: str,
+        max_batch_seconds: float = 240.0,
+        val_max_batch_seconds: float | None = None,
+        max_duration: float = 30.0,
+        num_workers: int = 1,
+        seed: int = 0,
+        sortagrad: bool = False,
+        augment: WaveAugmentConfig = WaveAugmentConfig(),
+        vocabulary: str = CHARACTERS,
+    ):
+        """
+        Args:
+            train_manifest: JSON-lines manifest of the training utterances.
+            val_manifest: manifest of the validation utterances (WER/CER are logged on it).
+            max_batch_seconds: padded audio seconds per training batch (batch size varies with duration).
+            val_max_batch_seconds: the same for validation; defaults to twice ``max_batch_seconds``.
+            max_duration: training utterances longer than this many seconds are skipped.
+            num_workers: DataLoader worker processes reading audio.
+            seed: seeds the batch order and the augmentation; each epoch is reproducible from it.
+            sortagrad: the first epoch in order of increasing duration, then shuffled (DeepSpeech 2).
+            augment: speed perturbation, noise and reverberation of training audio (off by default).
+            vocabulary: the model's characters (linked from ``model.vocabulary`` by ``asr train``).
+        """
+        super().__init__()
+        self.train_manifest = train_manifest
+        self.val_manifest = val_manifest
+        self.max_batch_seconds = max_batch_seconds
+        self.val_max_batch_seconds = val_max_batch_seconds or 2 * max_batch_seconds
+        self.max_duration = max_duration
+        self.num_workers = num_workers
+        self.seed = seed
+        self.sortagrad = sortagrad
+        self.augment = augment
+        self.vocab = Vocabulary(vocabulary)
+        self._resume: dict | None = None
+
+    def setup(self, stage: str | None = None) -> None:
+        train = [u for u in read_manifest(self.train_manifest, self.vocab) if u.duration <= self.max_duration]
+        wave_augment = WaveAugment(self.augment, self.seed) if self.augment.active else None
+        self.train_set = UtteranceDataset(train, self.vocab, wave_augment)
+        self.val_set = UtteranceDataset(read_manifest(self.val_manifest, self.vocab), self.vocab)
+
+    def _loader(self, dataset: UtteranceDataset, max_seconds: float, train: bool) -> DataLoader:
+        world = self.trainer.world_size if self.trainer else 1
+        rank = self.trainer.global_rank if self.trainer else 0
+        sampler = DurationBatchSampler(
+            [u.duration for u in dataset.utts], max_seconds, shuffle=train, seed=self.seed,
+            num_replicas=world, rank=rank, augment=self.augment if train else None, drop_uneven=train,
+            sortagrad=self.sortagrad and train, on_epoch=dataset.set_epoch,
+        )
+        sampler.set_epoch(self.trainer.current_epoch if self.trainer else 0)
+        if train and self._resume is not None:
+            # Kept for every loader built: Lightning builds one just to count the steps for the LR schedule.
+            sampler.resume_at(self._resume["epoch"], self._resume["batches_done"])
+        return DataLoader(
+            dataset,
+            batch_sampler=sampler,
+            collate_fn=collate,
+            num_workers=self.num_workers,
+            pin_memory=torch.cuda.is_available(),  # page-locked buffers only help copies to a GPU
+            # Workers are forked anew each epoch, so they get the dataset with that epoch's augmentation.
+            persistent_workers=False,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.train_set, self.max_batch_seconds, train=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.val_set, self.val_max_batch_seconds, train=False)
+
+    def state_dict(self) -> dict:
+        """Where training is in the epoch: saved in every checkpoint by Lightning."""
+        if self.trainer is None:
+            return {}
+        # ``ready`` counts the batches handed to training_step this epoch (Lightning's prefetched one excluded).
+        done = self.trainer.fit_loop.epoch_loop.batch_progress.current.ready
+        return {"epoch": self.trainer.current_epoch, "batches_done": int(done)}
+
+    def load_state_dict(self, state: dict) -> None:
+        if "epoch" in state:
+            self._resume = state

@@ -1,0 +1,50 @@
+"""The training dataset: manifest utterances -> (waveform, token ids), with waveform augmentation, and collation."""
+
+from __future__ import annotations
+
+import torch
+from torch.utils.data import Dataset
+
+from asr.audio import load_audio
+from asr.batching import pad
+from asr.manifest import Utterance
+from asr.text import Vocabulary
+from asr.training.wave_augment import WaveAugment
+
+
+class UtteranceDataset(Dataset):
+    """Item ``i`` -> ``(waveform (samples,), token ids (length,))`` at 16 kHz.
+
+    With ``augment``, waveforms are perturbed as epoch :attr:`epoch` dictates (see :mod:`asr.training.wave_augment`).
+    """
+
+    def __init__(self, utts: list[Utterance], vocab: Vocabulary = Vocabulary(), augment: WaveAugment | None = None):
+        self.utts = utts
+        self.vocab = vocab
+        self.augment = augment
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.utts)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        u = self.utts[i]
+        offset, duration = u.span
+        wave = load_audio(u.audio_filepath, offset=offset, duration=duration)
+        if self.augment is not None:
+            wave = self.augment(wave, self.epoch, i)
+        return wave, torch.tensor(self.vocab.encode(u.text), dtype=torch.long)
+
+
+def collate(items: list[tuple[torch.Tensor, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """Pad a list of (waveform, tokens) into a batch.
+
+    Returns ``waves (batch, samples)``, ``wave_lengths (batch,)``, ``targets (batch, tokens)`` padded with 0,
+    ``target_lengths (batch,)``.
+    """
+    waves, wave_lengths = pad([w for w, _ in items])
+    targets, target_lengths = pad([t for _, t in items])
+    return {"waves": waves, "wave_lengths": wave_lengths, "targets": targets, "target_lengths": target_lengths}
