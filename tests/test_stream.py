@@ -70,6 +70,7 @@ def test_blocks_of_any_size_give_the_same_utterances(tiny_model, three):
     assert all(f == finals[0] for f in finals)
 
 
+@pytest.mark.slow
 def test_partials_stable_words_only_grow_and_finals_know_the_words(streaming_model, three):
     """The model knows these sentences by heart: the live reading finds their words, and the final is right."""
     model = asr.load(streaming_model, device="cpu")
@@ -143,6 +144,7 @@ def test_pcm_from_a_pipe_is_resampled_and_half_a_sample_is_an_error():
         list(pcm_blocks(io.BytesIO(pcm + b"\x01"), rate=16000))
 
 
+@pytest.mark.slow
 def test_asr_stream_on_a_file_and_on_standard_input(streaming_model, three, tmp_path, capsys, monkeypatch):
     audio, _, texts = three
     path = tmp_path / "three.wav"
