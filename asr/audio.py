@@ -204,7 +204,7 @@ def _check_path(path: Path) -> None:
         raise AudioError(f"{path}: no such file")
     if path.is_dir():
         raise AudioError(f"{path}: is a directory, not an audio file")
-    if path.stat().st_size == 0:
+    if path.is_file() and path.stat().st_size == 0:  # a named pipe has no size until it is read
         raise AudioError(f"{path}: empty file")
 
 

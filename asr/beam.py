@@ -152,6 +152,7 @@ class BeamSearchDecoder(Decoder):
         """flashlight's decoder as torchaudio's ``ctc_decoder`` builds it (the same options, trie and smearing)."""
         from flashlight.lib.text import decoder as fl
         from flashlight.lib.text.dictionary import Dictionary, create_word_dict, load_words
+        from flashlight.lib.text.decoder.kenlm import KenLM
 
         o = self.options
         tokens = Dictionary(self.tokens)
@@ -160,7 +161,7 @@ class BeamSearchDecoder(Decoder):
         if self.lexicon is not None:
             lexicon = load_words(self.lexicon)
             words = create_word_dict(lexicon)
-            lm = fl.KenLM(self.lm, words) if self.lm else fl.ZeroLM()
+            lm = KenLM(self.lm, words) if self.lm else fl.ZeroLM()
             trie = fl.Trie(tokens.index_size(), silence)
             start = lm.start(False)
             for word, spellings in lexicon.items():
@@ -174,7 +175,7 @@ class BeamSearchDecoder(Decoder):
             decoder = fl.LexiconDecoder(options, trie, lm, silence, blank, words.get_index(UNK_WORD), [], False)
         else:
             # Lexicon-free, the decoder scores token i as LM word i: the LM's dictionary is the tokens, in order.
-            lm = fl.KenLM(self.lm, Dictionary(self.tokens + [UNK_WORD])) if self.lm else fl.ZeroLM()
+            lm = KenLM(self.lm, Dictionary(self.tokens + [UNK_WORD])) if self.lm else fl.ZeroLM()
             options = fl.LexiconFreeDecoderOptions(o.beam_size, beam_tokens, o.beam_threshold, o.lm_weight,
                                                    o.sil_score, o.log_add, fl.CriterionType.CTC)
             decoder = fl.LexiconFreeDecoder(options, lm, silence, blank, [])

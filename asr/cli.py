@@ -245,6 +245,43 @@ def _train(args: argparse.Namespace, rest: list[str]) -> int:
     return 0
 
 
+def _transcribe_corpus(args: argparse.Namespace, rest: list[str]) -> int:
+    require("train", "asr transcribe-corpus")
+    from asr.training.predict import transcribe_corpus  # Lightning's predict loop lives with the training layer
+
+    summary = transcribe_corpus(rest)
+    if summary is not None:
+        _print_summary(summary)
+    return 1 if summary and summary["skipped"] else 0
+
+
+def _print_summary(summary: dict) -> None:
+    scored = (f"; WER {100 * summary['wer']:.2f} % ({summary['word_errors']}/{summary['words']} words) on "
+              f"{summary['scored']} with references") if "wer" in summary else ""
+    print(f"{summary['transcribed']} of {summary['utterances']} utterances transcribed "
+          f"({summary['audio_seconds'] / 3600:.2f} h){scored}")
+    for s in summary["skipped"]:
+        print(f"asr: error: {s['shard']}: {s['id']}: {s['error']} (skipped)", file=sys.stderr)
+
+
+def _merge(args: argparse.Namespace) -> int:
+    from asr.corpus import merge
+
+    summary = merge(Path(args.out))
+    _print_summary(summary)
+    return 1 if summary["skipped"] else 0
+
+
+def _filter(args: argparse.Namespace) -> int:
+    from asr.corpus import Confidence, pseudo_manifest
+
+    rules = Confidence(min_logprob=args.min_logprob, max_no_speech=args.max_no_speech, min_words=args.min_words,
+                       min_word_confidence=args.min_word_confidence)
+    kept, total = pseudo_manifest(Path(args.out), Path(args.manifest), rules)
+    print(f"{kept} of {total} utterances pass ({rules}) -> {args.manifest}")
+    return 0
+
+
 def _prepare(args: argparse.Namespace, rest: list[str]) -> int:
     require("synthetic" if args.recipe == "synthetic" else "train", f"asr prepare {args.recipe}")
     from asr.corpora.recipes import run  # the only way into corpus preparation from the core
@@ -415,6 +452,26 @@ def _average_parser(sub) -> None:
     p.add_argument("--out", required=True, help="model.pt to write")
 
 
+def _corpus_parsers(sub) -> None:
+    """`asr merge` and `asr filter` (`asr transcribe-corpus` parses its own arguments)."""
+    from asr.corpus import Confidence
+
+    sub.add_parser("transcribe-corpus", add_help=False,
+                   help="transcribe manifests or folders in shards, over GPUs, nodes or CPU processes, resumably: "
+                        "asr transcribe-corpus --model M --out DIR INPUT... [--trainer.devices N]")
+    p = sub.add_parser("merge", help="join a transcribe-corpus folder's shards, in input order; score references")
+    p.add_argument("out", help="the --out folder of asr transcribe-corpus")
+    p = sub.add_parser("filter", help="pseudo-labels: the confident rows of a transcribe-corpus folder, as a manifest")
+    p.add_argument("out", help="the --out folder of asr transcribe-corpus")
+    p.add_argument("--manifest", required=True, help="the training manifest to write")
+    p.add_argument("--min-logprob", type=float, default=Confidence.min_logprob,
+                   help=f"mean log-probability per frame of the decoded path (default {Confidence.min_logprob:g})")
+    p.add_argument("--max-no-speech", type=float, default=Confidence.max_no_speech,
+                   help=f"mean blank probability (default {Confidence.max_no_speech:g})")
+    p.add_argument("--min-words", type=int, default=Confidence.min_words)
+    p.add_argument("--min-word-confidence", type=float, default=Confidence.min_word_confidence)
+
+
 def _handoffs_parser(sub) -> None:
     """`asr train` and `asr prepare`: their own parsers read the rest of the line."""
     sub.add_parser("train", help="train with a YAML config: asr train --config C.yaml [--trainer.max_epochs N ...]",
@@ -424,11 +481,14 @@ def _handoffs_parser(sub) -> None:
     p.add_argument("recipe", help="a shipped recipe's name, or a folder holding prepare.py")
 
 
+HANDOFFS = {"train": _train, "prepare": _prepare, "transcribe-corpus": _transcribe_corpus}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="asr", description="BiLSTM-CTC speech recognition")
     sub = parser.add_subparsers(dest="command", required=True)
     for add in (_transcribe_parser, _evaluate_parser, _stream_parser, _serve_parser, _export_parser, _lm_parser,
-                _tune_lm_parser, _average_parser, _handoffs_parser):
+                _tune_lm_parser, _average_parser, _corpus_parsers, _handoffs_parser):
         add(sub)
     return parser
 
@@ -436,15 +496,16 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser()
-    # train and prepare hand their remaining arguments to LightningCLI and the recipe, which parse them.
+    # train, prepare and transcribe-corpus hand their remaining arguments on, to be parsed there.
     args, rest = parser.parse_known_args(argv)
-    if rest and args.command not in ("train", "prepare"):
+    if rest and args.command not in HANDOFFS:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     commands = {"transcribe": _transcribe, "evaluate": _evaluate, "stream": _stream, "lm": _lm_build,
-                "tune-lm": _tune_lm, "average": _average, "export": _export, "serve": _serve}
+                "tune-lm": _tune_lm, "average": _average, "export": _export, "serve": _serve, "merge": _merge,
+                "filter": _filter}
     try:
-        if args.command in ("train", "prepare"):
-            return (_train if args.command == "train" else _prepare)(args, rest)
+        if args.command in HANDOFFS:
+            return HANDOFFS[args.command](args, rest)
         return commands[args.command](args)
     except AsrError as e:
         print(f"asr: error: {e}", file=sys.stderr)

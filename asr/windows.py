@@ -138,7 +138,7 @@ class WindowReader:
                  check: Callable[[], None] | None = None, progress: bool = False):
         self.options = options
         self.frame_seconds = frame_seconds  # fallback windows start on the network's output frame grid
-        self.check = check or (lambda: None)
+        self.check = check  # None: never cancelled (and the reader stays picklable, for loader workers)
         self.progress = progress
 
     @contextmanager
@@ -162,7 +162,7 @@ class WindowReader:
         vad, probs, samples = SileroVAD(), [], 0
         with self._bar(span, "detecting speech") as bar:
             for block in f.blocks(span.offset, span.duration):
-                self.check()
+                self._check()
                 probs.append(vad(block))
                 samples += block.size
                 bar.update(block.size / SAMPLE_RATE)
@@ -181,7 +181,7 @@ class WindowReader:
             for index, w in enumerate(windows):
                 a, b = int(round(w.start * SAMPLE_RATE)), int(round(w.end * SAMPLE_RATE))
                 while first + buffer.size < b:
-                    self.check()
+                    self._check()
                     block = next(blocks, None)
                     if block is None:
                         break
@@ -193,6 +193,10 @@ class WindowReader:
                     drop = min(int(round(windows[index + 1].start * SAMPLE_RATE)) - first, buffer.size)
                     if drop > 0:
                         buffer, first = buffer[drop:], first + drop
+
+    def _check(self) -> None:
+        if self.check is not None:
+            self.check()
 
     def _bar(self, span: Span, what: str) -> Progress:
         # Per-file bars on a terminal only: in a log, one line per long file would be noise.
