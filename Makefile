@@ -97,8 +97,14 @@ demo: install kenlm
 # (docs/streaming.md); fp32 elsewhere, where bf16 would be emulated.
 CPU_PRECISION := $(if $(shell grep -qw amx_bf16 /proc/cpuinfo 2>/dev/null && echo y),--trainer.precision bf16-mixed)
 
+# SHARDS=1: train from Lhotse Shar shards of the training manifest (asr shard) instead of one file per utterance.
+shard = $(if $(SHARDS),$(BIN)/asr shard $(1) --out $(basename $(1))_shar)
+from_shards = $(if $(SHARDS),--data.train_manifest null --data.train_shards $(basename $(1))_shar)
+
 exp/synthetic/model.pt: data/synthetic/.done recipes/synthetic/config.yaml
-	$(BIN)/asr train --config recipes/synthetic/config.yaml $(CPU_PRECISION)
+	$(call shard,data/synthetic/train.jsonl)
+	$(BIN)/asr train --config recipes/synthetic/config.yaml $(CPU_PRECISION) \
+		$(call from_shards,data/synthetic/train.jsonl)
 
 # Written by `asr prepare synthetic` when the corpus is complete.
 data/synthetic/.done: | install
@@ -110,7 +116,9 @@ LONG_DATA := data/synthetic_long
 long: install kenlm
 	@start=$$(date +%s); \
 	$(BIN)/asr prepare synthetic --config recipes/synthetic/corpus_long.yaml && \
-	$(BIN)/asr train --config recipes/synthetic/config.yaml --config recipes/synthetic/long.yaml && \
+	$(if $(SHARDS),$(call shard,$(LONG_DATA)/train.jsonl) &&) \
+	$(BIN)/asr train --config recipes/synthetic/config.yaml --config recipes/synthetic/long.yaml \
+		$(call from_shards,$(LONG_DATA)/train.jsonl) && \
 	$(BIN)/asr lm build $(LONG_DATA)/lm_text.txt $(LONG_DATA)/words.txt --out $(LONG)/lm --order 4 --prune 0 1 1 && \
 	$(call tune_and_evaluate,$(LONG),$(LONG_DATA)) && \
 	echo "long profile finished in $$(( $$(date +%s) - start )) s; model: $(LONG)/model.pt"

@@ -255,6 +255,13 @@ def _transcribe_corpus(args: argparse.Namespace, rest: list[str]) -> int:
     return 1 if summary and summary["skipped"] else 0
 
 
+def _shard(args: argparse.Namespace, rest: list[str]) -> int:
+    require("train", "asr shard")
+    from asr.corpora.shar import main as shard  # writing shards is corpus preparation
+
+    return shard(rest)
+
+
 def _print_summary(summary: dict) -> None:
     scored = (f"; WER {100 * summary['wer']:.2f} % ({summary['word_errors']}/{summary['words']} words) on "
               f"{summary['scored']} with references") if "wer" in summary else ""
@@ -459,6 +466,8 @@ def _corpus_parsers(sub) -> None:
     sub.add_parser("transcribe-corpus", add_help=False,
                    help="transcribe manifests or folders in shards, over GPUs, nodes or CPU processes, resumably: "
                         "asr transcribe-corpus --model M --out DIR INPUT... [--trainer.devices N]")
+    sub.add_parser("shard", add_help=False,
+                   help="write a training manifest into Lhotse Shar shards, resumably: asr shard M.jsonl --out DIR")
     p = sub.add_parser("merge", help="join a transcribe-corpus folder's shards, in input order; score references")
     p.add_argument("out", help="the --out folder of asr transcribe-corpus")
     p = sub.add_parser("filter", help="pseudo-labels: the confident rows of a transcribe-corpus folder, as a manifest")
@@ -481,7 +490,7 @@ def _handoffs_parser(sub) -> None:
     p.add_argument("recipe", help="a shipped recipe's name, or a folder holding prepare.py")
 
 
-HANDOFFS = {"train": _train, "prepare": _prepare, "transcribe-corpus": _transcribe_corpus}
+HANDOFFS = {"train": _train, "prepare": _prepare, "transcribe-corpus": _transcribe_corpus, "shard": _shard}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 import yaml
 
-from benchmarks import inference, streaming
+from benchmarks import corpus, inference, streaming
 from benchmarks.training import (DEMO_CONFIG, beam_speed, demo_model_config, gpu_figures, padding_fraction, print_gpu,
                                  raw_step, train_throughput, transcribe_rtf)
 
@@ -32,11 +32,20 @@ def streaming_figures(model: Path, data: Path) -> dict:
     return {"accuracy": streaming.accuracy(model, data), "live": streaming.live(model, data)}
 
 
+def corpus_figures(model: Path, data: Path) -> dict:
+    """The loader from files and shards; distributed transcription of the test splits (with the demo model)."""
+    figures = {"loader": corpus.loader(data, DEMO_CONFIG)}
+    if model.is_file():
+        figures["transcribe_corpus"] = corpus.transcribe_corpus(model, [data / "test.jsonl", data / "test_long.jsonl"])
+    return figures
+
+
 def merge(out: Path, figures: dict) -> None:
     """Update ``out`` (JSON) with ``figures``, keeping the other measures it holds."""
     old = json.loads(out.read_text()) if out.is_file() else {}
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({**old, **figures, "machine_streaming": {"processor": cpu_name()}}, indent=1) + "\n")
+    machine = {f"machine_{key}": {"processor": cpu_name()} for key in figures}
+    out.write_text(json.dumps({**old, **figures, **machine}, indent=1) + "\n")
 
 
 def cpu_name() -> str:
@@ -62,6 +71,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="skip long recordings, ONNX and the server (benchmarks/inference.py)")
     parser.add_argument("--no-streaming", action="store_true", help="skip live recognition (benchmarks/streaming.py)")
     parser.add_argument("--streaming-only", action="store_true", help="only live recognition")
+    parser.add_argument("--corpus-only", action="store_true",
+                        help="only the loader (files, shards) and distributed transcription (benchmarks/corpus.py)")
     args = parser.parse_args(argv)
     if args.gpu_only:
         if not torch.cuda.is_available():
@@ -77,6 +88,11 @@ def main(argv: list[str] | None = None) -> int:
         figures = streaming_figures(exp / "model.pt", data)
         streaming.print_streaming(figures)
         merge(Path(args.out), {"streaming": figures})
+        return 0
+    if args.corpus_only:
+        figures = corpus_figures(exp / "model.pt", data)
+        corpus.print_corpus(figures)
+        merge(Path(args.out), {"corpus": figures})
         return 0
     cfg = demo_model_config()
     demo = yaml.safe_load(DEMO_CONFIG.read_text())
@@ -103,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         results["inference"] = inference.run_all(exp / "model.pt", data / "test.jsonl", exp)
     if not args.no_streaming and (exp / "model.pt").is_file():
         results["streaming"] = streaming_figures(exp / "model.pt", data)
+    results["corpus"] = corpus_figures(exp / "model.pt", data)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=1) + "\n")
@@ -122,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         inference.print_inference(results["inference"])
     if "streaming" in results:
         streaming.print_streaming(results["streaming"])
+    corpus.print_corpus(results["corpus"])
     if "gpu" in results:
         print_gpu(results["gpu"])
     print(f"written to {out}")

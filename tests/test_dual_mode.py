@@ -14,7 +14,7 @@ from asr.audio import load_audio
 from asr.features import FeatureConfig, LogMel
 from asr.manifest import read_manifest
 from asr.training.module import ASRModule, StreamingConfig
-from asr.training.stats import feature_stats
+from asr.training.stats import drawn, feature_stats
 
 
 def test_each_batch_is_read_whole_or_in_a_chunk_from_the_sets():
@@ -31,11 +31,13 @@ def test_each_batch_is_read_whole_or_in_a_chunk_from_the_sets():
 def test_feature_statistics_are_every_frame_s_mean_and_deviation(speech_manifest):
     utts = read_manifest(speech_manifest)
     features = LogMel(FeatureConfig())
-    mean, std = feature_stats(utts, features, count=100)
+    mean, std, used = feature_stats(drawn(utts, count=100), features)
+    assert used == len(utts)
     frames = torch.cat([features.log_mel(load_audio(u.audio_filepath)[None])[0] for u in utts])
     assert np.allclose(mean, frames.mean(0).numpy(), atol=1e-3)
     assert np.allclose(std, frames.std(0, unbiased=False).numpy(), atol=1e-3)
-    assert feature_stats(utts, features, count=3, seed=1) == feature_stats(utts, features, count=3, seed=1)
+    assert feature_stats(drawn(utts, 3, seed=1), features) == feature_stats(drawn(utts, 3, seed=1), features)
+    assert feature_stats(drawn(utts, 3, seed=1), features) != feature_stats(drawn(utts, 3, seed=2), features)
 
 
 @pytest.mark.slow

@@ -19,7 +19,8 @@ PACKAGE = ROOT / "asr"
 BENCHMARKS = ROOT / "benchmarks"
 LIGHTNING = ("pytorch_lightning", "lightning", "lightning_fabric")
 # The CLI hands `asr train` and `asr prepare` to the other layers from inside those two handlers only.
-CLI_HANDOFFS = {"asr.training.cli", "asr.training.predict", "asr.corpora.recipes", "asr.server.app"}
+CLI_HANDOFFS = {"asr.training.cli", "asr.training.predict", "asr.corpora.recipes", "asr.corpora.shar",
+                "asr.server.app"}
 
 
 def imports(path: Path) -> list[tuple[str, bool]]:

@@ -19,7 +19,8 @@ pytestmark = pytest.mark.slow
 TESTS = Path(__file__).resolve().parent
 
 
-def run_config(tmp_path: Path, name: str, manifest: Path, callbacks: list[dict], max_steps: int = 12) -> Path:
+def run_config(tmp_path: Path, name: str, manifest: Path, callbacks: list[dict], max_steps: int = 12,
+               shards: Path | None = None) -> Path:
     cfg = {
         "model": {"network": {"hidden_size": 24, "num_layers": 1, "conv_channels": 4}, "optim": {"warmup_steps": 2}},
         # Speed perturbation and noise are on: the resumed run must redraw the very same augmentation.
@@ -29,6 +30,9 @@ def run_config(tmp_path: Path, name: str, manifest: Path, callbacks: list[dict],
         "trainer": {"max_steps": max_steps, "max_epochs": 10, "default_root_dir": str(tmp_path / name),
                     "enable_progress_bar": False, "callbacks": callbacks},
     }
+    if shards is not None:  # the same utterances from Lhotse Shar shards
+        cfg["data"]["train_shards"] = str(shards)
+        del cfg["data"]["train_manifest"]
     path = tmp_path / f"{name}.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path
@@ -44,16 +48,22 @@ def probe(path: Path) -> dict:
     return {"class_path": "train_probes.RecordSteps", "init_args": {"path": str(path)}}
 
 
-def test_sigkill_mid_epoch_then_resume_matches_uninterrupted_run(tmp_path, speech_manifest):
+@pytest.mark.parametrize("source", ["manifest", "shards"])
+def test_sigkill_mid_epoch_then_resume_matches_uninterrupted_run(tmp_path, speech_manifest, source):
+    shards = None
+    if source == "shards":
+        shards = tmp_path / "shards"
+        assert subprocess.run([sys.executable, "-m", "asr", "shard", str(speech_manifest), "--out", str(shards),
+                               "--shard-size", "2"], capture_output=True).returncode == 0
     ref_log, run_log = tmp_path / "ref", tmp_path / "run"
-    ref = train(run_config(tmp_path, "ref", speech_manifest, [probe(ref_log)]))
+    ref = train(run_config(tmp_path, "ref", speech_manifest, [probe(ref_log)], shards=shards))
     assert ref.returncode == 0, ref.stderr[-3000:]
     reference = read_steps(ref_log)
     assert [r["step"] for r in reference] == list(range(1, 13))
     batches_per_epoch = sum(r["epoch"] == 0 for r in reference)
     assert batches_per_epoch > 5  # so step 5 is mid-epoch
 
-    config = run_config(tmp_path, "run", speech_manifest, [probe(run_log)])
+    config = run_config(tmp_path, "run", speech_manifest, [probe(run_log)], shards=shards)
     killed = train(config, "--trainer.callbacks+=train_probes.KillAt", "--trainer.callbacks.step=5")
     assert killed.returncode == -9, killed.stderr[-3000:]
     checkpoints = tmp_path / "run" / "checkpoints"

@@ -1,4 +1,5 @@
-"""The LightningDataModule: manifests -> duration-bucketed DataLoaders, distributed-aware and resumable.
+"""The LightningDataModule: manifests (or Lhotse Shar shards, :mod:`asr.training.shards`) -> duration-bucketed
+DataLoaders, distributed-aware and resumable.
 
 Lightning must not swap our batch sampler for its DistributedSampler (``trainer.use_distributed_sampler:
 false`` in the defaults): each rank builds the same duration buckets from the seed and takes its own share.
@@ -12,18 +13,22 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader
 
+from asr.errors import AsrError
 from asr.manifest import read_manifest
 from asr.text import CHARACTERS, Vocabulary
 from asr.training.dataset import UtteranceDataset, collate
 from asr.training.sampler import DurationBatchSampler
+from asr.training.shards import ShardBatchSampler, ShardDataset, ShardIndex
+from asr.training.stats import drawn
 from asr.training.wave_augment import WaveAugment, WaveAugmentConfig
 
 
 class ASRDataModule(pl.LightningDataModule):
     def __init__(
         self,
-        train_manifest: str,
-        val_manifest: str,
+        train_manifest: str | None = None,
+        val_manifest: str = "",
+        train_shards: str | None = None,
         max_batch_seconds: float = 240.0,
         val_max_batch_seconds: float | None = None,
         max_duration: float = 30.0,
@@ -37,6 +42,8 @@ class ASRDataModule(pl.LightningDataModule):
         Args:
             train_manifest: JSON-lines manifest of the training utterances.
             val_manifest: manifest of the validation utterances (WER/CER are logged on it).
+            train_shards: instead of ``train_manifest``, a folder of Lhotse Shar shards (``asr shard``), for
+                corpora too large to read as one file per utterance.
             max_batch_seconds: padded audio seconds per training batch (batch size varies with duration).
             val_max_batch_seconds: the same for validation; defaults to twice ``max_batch_seconds``.
             max_duration: training utterances longer than this many seconds are skipped.
@@ -47,7 +54,11 @@ class ASRDataModule(pl.LightningDataModule):
             vocabulary: the model's characters (linked from ``model.vocabulary`` by ``asr train``).
         """
         super().__init__()
-        self.train_manifest = train_manifest
+        if (train_manifest is None) == (train_shards is None):
+            raise AsrError("data: give train_manifest or train_shards (one of the two)")
+        if not val_manifest:
+            raise AsrError("data: val_manifest is needed (validation reads a manifest)")
+        self.train_manifest, self.train_shards = train_manifest, train_shards
         self.val_manifest = val_manifest
         self.max_batch_seconds = max_batch_seconds
         self.val_max_batch_seconds = val_max_batch_seconds or 2 * max_batch_seconds
@@ -60,19 +71,33 @@ class ASRDataModule(pl.LightningDataModule):
         self._resume: dict | None = None
 
     def setup(self, stage: str | None = None) -> None:
-        train = [u for u in read_manifest(self.train_manifest, self.vocab) if u.duration <= self.max_duration]
         wave_augment = WaveAugment(self.augment, self.seed) if self.augment.active else None
-        self.train_set = UtteranceDataset(train, self.vocab, wave_augment)
+        if self.train_shards is not None:
+            index = ShardIndex(self.train_shards, self.vocab, self.max_duration)
+            print(f"{len(index)} training utterances in {len(index.shards)} shards of {self.train_shards}"
+                  + (f" ({len(index.skipped)} unreadable shards left out)" if index.skipped else ""), flush=True)
+            self.train_set = ShardDataset(index, self.vocab, wave_augment)
+        else:
+            train = [u for u in read_manifest(self.train_manifest, self.vocab) if u.duration <= self.max_duration]
+            self.train_set = UtteranceDataset(train, self.vocab, wave_augment)
         self.val_set = UtteranceDataset(read_manifest(self.val_manifest, self.vocab), self.vocab)
 
-    def _loader(self, dataset: UtteranceDataset, max_seconds: float, train: bool) -> DataLoader:
+    def stats_waves(self, count: int):
+        """Audio of ``count`` training utterances, the same on every rank, for the feature statistics."""
+        if isinstance(self.train_set, ShardDataset):
+            return self.train_set.waves(count)
+        return drawn(self.train_set.utts, count)
+
+    def _loader(self, dataset, max_seconds: float, train: bool) -> DataLoader:
         world = self.trainer.world_size if self.trainer else 1
         rank = self.trainer.global_rank if self.trainer else 0
-        sampler = DurationBatchSampler(
-            [u.duration for u in dataset.utts], max_seconds, shuffle=train, seed=self.seed,
-            num_replicas=world, rank=rank, augment=self.augment if train else None, drop_uneven=train,
-            sortagrad=self.sortagrad and train, on_epoch=dataset.set_epoch,
-        )
+        options = dict(shuffle=train, seed=self.seed, num_replicas=world, rank=rank,
+                       augment=self.augment if train else None, drop_uneven=train,
+                       sortagrad=self.sortagrad and train, on_epoch=dataset.set_epoch)
+        if isinstance(dataset, ShardDataset):
+            sampler = ShardBatchSampler(dataset.index, max_seconds, slots=self.num_workers, **options)
+        else:
+            sampler = DurationBatchSampler([u.duration for u in dataset.utts], max_seconds, **options)
         sampler.set_epoch(self.trainer.current_epoch if self.trainer else 0)
         if train and self._resume is not None:
             # Kept for every loader built: Lightning builds one just to count the steps for the LR schedule.

@@ -132,6 +132,8 @@ class ASRModule(pl.LightningModule):
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         loss, _, _ = self._forward(batch, True, *self._reading())
+        if "weight" in batch:
+            loss = loss * batch["weight"]  # nothing in the batch could be read (asr.training.dataset.collate)
         size = batch["waves"].shape[0]
         self.log("train_loss", loss, prog_bar=True, batch_size=size)
         self.log("lr", self.trainer.optimizers[0].param_groups[0]["lr"], prog_bar=False, batch_size=size)
@@ -205,10 +207,9 @@ class ASRModule(pl.LightningModule):
         config = self.features.config
         if config.needs_stats and not config.stats_mean:
             datamodule = self.trainer.datamodule
-            mean, std = feature_stats(datamodule.train_set.utts, self.features.cpu())
+            mean, std, count = feature_stats(datamodule.stats_waves(STATS_UTTERANCES), self.features.cpu())
             self._set_features(replace(config, stats_mean=mean, stats_std=std))
-            print(f"feature statistics from {min(len(datamodule.train_set.utts), STATS_UTTERANCES)} "
-                  f"training utterances: mean log-mel {sum(mean) / len(mean):.2f}, deviation "
+            print(f"feature statistics from {count} training utterances: mean log-mel {sum(mean) / len(mean):.2f}, deviation "
                   f"{sum(std) / len(std):.2f}")
 
     def _set_features(self, config: FeatureConfig) -> None:

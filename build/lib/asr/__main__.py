@@ -1,3 +1,0 @@
-from asr.cli import main
-
-raise SystemExit(main())
