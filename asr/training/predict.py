@@ -15,8 +15,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pytorch_lightning as pl
@@ -27,7 +29,7 @@ from asr import checkpoint, corpus
 from asr.assemble import Assembler, Assembly, Result
 from asr.audio import SAMPLE_RATE
 from asr.batching import pack_sorted
-from asr.decode import GreedyDecoder
+from asr.decode import Decoder, GreedyDecoder
 from asr.errors import AsrError
 from asr.modelfolder import find
 from asr.windows import SegmentOptions, Span, WindowReader
@@ -83,18 +85,21 @@ def row(item: corpus.Item, result: Result | None, error: str | None, model: str)
 class CorpusTranscriber(pl.LightningModule):
     """The network in ``predict_step``; decoding and writing on a thread (:meth:`finish_shard`)."""
 
-    def __init__(self, recognizer: checkpoint.Recognizer, decoder, plan: corpus.Plan, out: Path, model_id: str,
-                 segmenting: SegmentOptions, max_batch_seconds: float = 200.0, num_workers: int = 1,
-                 decode_threads: int = 1):
+    def __init__(self, recognizer: checkpoint.Recognizer, make_decoder: Callable[[], Decoder] | None,
+                 plan: corpus.Plan, out: Path, model_id: str, segmenting: SegmentOptions,
+                 max_batch_seconds: float = 200.0, num_workers: int = 1, decode_threads: int = 1):
+        """``make_decoder`` builds a decoder (None: greedy); each decoding thread gets its own, since a beam
+        search decoder keeps state while it decodes."""
         super().__init__()
         self.plan, self.segmenting, self.num_workers = plan, segmenting, num_workers
         self.features, self.model = recognizer.features, recognizer.model
         self.vocab = recognizer.vocab
-        self.assembler = Assembler(decoder or GreedyDecoder(recognizer.vocab), recognizer.vocab, recognizer.frame_seconds, timestamps=True)
+        self.make_decoder = make_decoder or (lambda: GreedyDecoder(recognizer.vocab))
+        self.local = threading.local()
         self.out, self.model_id, self.max_batch_seconds = out, model_id, max_batch_seconds
+        self.threads = decode_threads
         self.pool = ThreadPoolExecutor(max_workers=decode_threads) if decode_threads else None
         self.pending: list[Future] = []
-        self.done = 0
 
     def predict_dataloader(self) -> torch.utils.data.DataLoader:
         """This rank's share of the shards still to do (every world-size-th of them, so that a rerun spreads what
@@ -134,9 +139,19 @@ class CorpusTranscriber(pl.LightningModule):
         job = (batch["index"], batch["entries"], [(e, k, lp) for (e, k, _), lp in zip(waves, outputs)])
         if self.pool is None:
             self.finish_shard(*job)
-        else:
-            self.pending.append(self.pool.submit(self.finish_shard, *job))
-            self._collect(block=False)
+            return
+        self.pending.append(self.pool.submit(self.finish_shard, *job))
+        self._collect(block=False)
+        while len(self.pending) > 2 * self.threads:  # decoding fell behind: hold the network, bound the memory
+            self.pending.pop(0).result()
+
+    @property
+    def assembler(self) -> Assembler:
+        """This thread's assembler, with a decoder of its own."""
+        if not hasattr(self.local, "assembler"):
+            rec = self.recognizer()
+            self.local.assembler = Assembler(self.make_decoder(), self.vocab, rec.frame_seconds, timestamps=True)
+        return self.local.assembler
 
     def finish_shard(self, index: int, entries: list[dict], outputs: list) -> None:
         """Decode every utterance of a shard from its windows' outputs, and write the shard's file."""
@@ -156,7 +171,6 @@ class CorpusTranscriber(pl.LightningModule):
             self.assembler.decode_ready(assembly)
             rows.append(row(e["item"], self.assembler.finish(assembly), None, self.model_id))
         corpus.write_shard(self.out, index, rows)
-        self.done += 1
 
     def _collect(self, block: bool) -> None:
         keep = []
@@ -222,12 +236,15 @@ def transcribe_corpus(argv: list[str]) -> dict | None:
     out = Path(args.out)
     corpus.check_folder(out, plan)
     recognizer = checkpoint.load(files.model)
-    decoder = None
+    make_decoder = None
     if args.decode_config or files.decode_config or args.beam_size:
         from asr.beam import decoder_for
 
-        decoder = decoder_for(recognizer.vocab, args.decode_config or files.decode_config, beam_size=args.beam_size)
-    module = CorpusTranscriber(recognizer, decoder, plan, out, corpus.model_identity(files.model),
+        def make_decoder() -> Decoder:
+            return decoder_for(recognizer.vocab, args.decode_config or files.decode_config, beam_size=args.beam_size)
+
+        make_decoder()  # a bad config fails here, in one line, before any rank starts
+    module = CorpusTranscriber(recognizer, make_decoder, plan, out, corpus.model_identity(files.model),
                                SegmentOptions(max_segment=args.max_segment), args.batch_seconds, args.num_workers,
                                args.decode_threads)
     trainer = pl.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False,

@@ -23,6 +23,7 @@ each gets one line on stderr naming the shard and the utterance.
 
 from __future__ import annotations
 
+import bisect
 import random
 import sys
 from collections import OrderedDict
@@ -101,8 +102,6 @@ class ShardIndex:
 
     def locate(self, index: int) -> tuple[int, int]:
         """Global utterance index -> (shard, position in it)."""
-        import bisect
-
         k = bisect.bisect_right(self.starts, index) - 1
         return k, index - self.starts[k]
 
@@ -117,6 +116,7 @@ class ShardBatchSampler(DurationBatchSampler):
             raise AsrError(f"{index.folder}: {len(index.shards)} shards for {self.num_replicas} rank(s) x "
                            f"{self.slots} loader worker(s): write smaller shards (asr shard --shard-size)")
         self.dropped = 0  # batches of this rank the epoch's plan left out, so that every slot has as many
+        self._fewest_of: tuple[int, int] | None = None  # (epoch, the fewest batches of any slot in it)
 
     def slot_batches(self, slot: int) -> list[list[int]]:
         """Slot ``slot``'s batches for this epoch (slot = rank x workers + worker)."""
@@ -149,7 +149,7 @@ class ShardBatchSampler(DurationBatchSampler):
         return [b for group in zip_longest(*slots) for b in group if b is not None]
 
     def _fewest(self) -> int:
-        if getattr(self, "_fewest_of", (None,))[0] != self.epoch:
+        if self._fewest_of is None or self._fewest_of[0] != self.epoch:
             counts = [len(self.slot_batches(s)) for s in range(self.num_replicas * self.slots)]
             self._fewest_of = (self.epoch, min(counts))
         return self._fewest_of[1]
