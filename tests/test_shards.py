@@ -21,7 +21,7 @@ from asr.cli import main
 from asr.corpora import shar
 from asr.manifest import read_manifest
 from asr.text import Vocabulary
-from asr.training.dataset import collate
+from asr.training.dataset import Unreadable, collate
 from asr.training.shards import ShardBatchSampler, ShardDataset, ShardIndex
 
 
@@ -181,9 +181,40 @@ def test_bad_shards_and_utterances_are_named_and_the_rest_is_read(utterances, tm
     assert any(f"recording.000000.tar: {broken}: does not decode" in line for line in err)
     assert any("recording.000001.tar: unreadable after" in line and "left out" in line for line in err)
     assert len(err) == 2  # one line each
-    lost = sum(item is None for item in items)
-    assert 2 <= lost <= 4 and len(items) - lost >= 17  # the rest of every shard is read
-    batch = collate([items[i] for i in range(6)])
-    assert batch["waves"].shape[0] == sum(items[i] is not None for i in range(6))
-    empty = collate([None, None])
-    assert float(empty["weight"]) == 0.0 and empty["target_lengths"].tolist() == [0]
+    lost = [item for item in items if isinstance(item, Unreadable)]
+    assert 2 <= len(lost) <= 4 and len(items) - len(lost) >= 17  # the rest of every shard is read
+    assert all(("recording.000000.tar" in r or "recording.000001.tar" in r) for r in lost)
+    batch = collate(items)
+    assert batch["waves"].shape[0] == len(items) - len(lost) and batch["skipped"] == [str(r) for r in lost]
+    empty = collate(lost)
+    assert float(empty["weight"]) == 0.0 and empty["target_lengths"].tolist() == [0] and empty["skipped"]
+
+
+@pytest.mark.slow
+def test_training_goes_on_past_a_truncated_shard_and_lists_what_it_left_out(speech_manifest, tmp_path):
+    import subprocess
+    import sys
+
+    import yaml
+
+    out = tmp_path / "shards"
+    shar.write(speech_manifest, out, shard_size=2)
+    truncated = shar.recording_file(out, 1)
+    with open(truncated, "r+b") as f:
+        f.truncate(os.path.getsize(truncated) // 3)
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump({
+        "model": {"network": {"hidden_size": 16, "num_layers": 1, "conv_channels": 4}},
+        "data": {"train_shards": str(out), "val_manifest": str(speech_manifest), "max_batch_seconds": 4,
+                 "num_workers": 1},
+        "trainer": {"max_epochs": 2, "default_root_dir": str(tmp_path / "run"), "enable_progress_bar": False,
+                    "limit_val_batches": 1}}))
+    result = subprocess.run([sys.executable, "-m", "asr", "train", "--config", str(config)], capture_output=True,
+                            text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "recording.000001.tar: unreadable after" in result.stderr
+    assert "training utterances could not be read and were left out" in result.stdout
+    listed = (tmp_path / "run" / "skipped.txt").read_text().splitlines()
+    assert listed and all("recording.000001.tar" in line for line in listed)
+    assert {line.split(":")[0] for line in listed} == {"epoch 0", "epoch 1"}  # every epoch meets it again
+    assert (tmp_path / "run" / "model.pt").is_file()

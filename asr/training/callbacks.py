@@ -1,4 +1,5 @@
-"""Callbacks every ``asr train`` run gets: the exported inference model and the training curves."""
+"""Callbacks every ``asr train`` run gets: the exported inference model, the training curves, and the account
+of training utterances that could not be read."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import pytorch_lightning as pl
 from pytorch_lightning.loggers import CSVLogger
 
 from asr import checkpoint
+from asr.fileio import atomic_write_text
 from asr.training.curves import plot_curves
 from asr.training.module import ASRModule
 
@@ -48,3 +50,28 @@ class PlotCurves(pl.Callback):
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._draw(trainer)
+
+
+class SkippedUtterances(pl.Callback):
+    """Each epoch, the training utterances left out because they could not be read (a truncated shard, audio
+    that does not decode): one line at the epoch's end, and every reason in ``<root>/skipped.txt``."""
+
+    SKIPPED_NAME = "skipped.txt"
+
+    def __init__(self):
+        self.skipped: list[str] = []
+
+    def on_train_batch_start(self, trainer: pl.Trainer, module: pl.LightningModule, batch, batch_idx: int) -> None:
+        self.skipped += batch.pop("skipped", [])
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        if not self.skipped:
+            return
+        path = Path(trainer.default_root_dir) / f"{self.SKIPPED_NAME}.rank{trainer.global_rank}" \
+            if trainer.world_size > 1 else Path(trainer.default_root_dir) / self.SKIPPED_NAME
+        earlier = path.read_text() if path.is_file() else ""
+        lines = "".join(f"epoch {trainer.current_epoch}: {s}\n" for s in self.skipped)
+        atomic_write_text(path, earlier + lines)
+        print(f"epoch {trainer.current_epoch}: {len(self.skipped)} training utterances could not be read and were "
+              f"left out (listed in {path})", flush=True)
+        self.skipped = []

@@ -31,7 +31,7 @@ from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
 from asr.errors import AsrError
 from asr.fileio import atomic_path
 from asr.progress import is_terminal
-from asr.training.callbacks import EXPORT_NAME, ExportModel, PlotCurves
+from asr.training.callbacks import EXPORT_NAME, ExportModel, PlotCurves, SkippedUtterances
 from asr.training.datamodule import ASRDataModule
 from asr.training.module import ASRModule
 from asr.training.progress import LogLines
@@ -165,7 +165,7 @@ def train(args: list[str], callbacks: list[Callback] = ()) -> LightningCLI:
         run=False,
         parser_kwargs={"default_config_files": [str(DEFAULTS)], "prog": "asr train"},
         save_config_kwargs={"overwrite": True},
-        trainer_defaults={"callbacks": [PlotCurves()]},
+        trainer_defaults={"callbacks": [PlotCurves(), SkippedUtterances()]},
     )
     cli.trainer.callbacks.extend(callbacks)
     ckpt_path = None

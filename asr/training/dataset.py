@@ -39,18 +39,26 @@ class UtteranceDataset(Dataset):
         return wave, torch.tensor(self.vocab.encode(u.text), dtype=torch.long)
 
 
-def collate(items: list[tuple[torch.Tensor, torch.Tensor] | None]) -> dict[str, torch.Tensor]:
-    """Pad a list of (waveform, tokens) into a batch, leaving out the None of utterances that could not be read.
+class Unreadable(str):
+    """What a dataset gives for an utterance it could not read: the reason, naming the shard and utterance."""
+
+
+def collate(items: list[tuple[torch.Tensor, torch.Tensor] | Unreadable]) -> dict:
+    """Pad a list of (waveform, tokens) into a batch, leaving out the utterances that could not be read.
 
     Returns ``waves (batch, samples)``, ``wave_lengths (batch,)``, ``targets (batch, tokens)`` padded with 0,
-    ``target_lengths (batch,)``. A batch with nothing readable becomes 0.1 s of silence with ``weight`` 0, so its
-    step trains nothing yet every DDP rank still steps together.
+    ``target_lengths (batch,)``, and ``skipped``: the reasons of those left out, when there are any. A batch with
+    nothing readable becomes 0.1 s of silence with ``weight`` 0, so its step trains nothing yet every DDP rank
+    still steps together.
     """
-    items = [item for item in items if item is not None]
+    skipped = [item for item in items if isinstance(item, Unreadable)]
+    items = [item for item in items if not isinstance(item, Unreadable)]
+    extra = {"skipped": [str(s) for s in skipped]} if skipped else {}
     if not items:
         return {"waves": torch.zeros(1, 1600), "wave_lengths": torch.tensor([1600]),
                 "targets": torch.zeros(1, 1, dtype=torch.long), "target_lengths": torch.tensor([0]),
-                "weight": torch.tensor(0.0)}
+                "weight": torch.tensor(0.0), **extra}
     waves, wave_lengths = pad([w for w, _ in items])
     targets, target_lengths = pad([t for _, t in items])
-    return {"waves": waves, "wave_lengths": wave_lengths, "targets": targets, "target_lengths": target_lengths}
+    return {"waves": waves, "wave_lengths": wave_lengths, "targets": targets, "target_lengths": target_lengths,
+            **extra}

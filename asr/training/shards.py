@@ -37,6 +37,7 @@ from torch.utils.data import Dataset
 from asr.batching import bucket
 from asr.errors import AsrError
 from asr.text import Vocabulary, normalize
+from asr.training.dataset import Unreadable
 from asr.training.sampler import DurationBatchSampler
 from asr.training.wave_augment import WaveAugment, perturbed_duration
 
@@ -159,8 +160,8 @@ class ShardBatchSampler(DurationBatchSampler):
 
 
 class ShardDataset(Dataset):
-    """Global utterance index -> ``(waveform (samples,), token ids (length,))`` at 16 kHz, or None for an
-    utterance that cannot be read (reported once, left out of its batch by :func:`asr.training.dataset.collate`).
+    """Global utterance index -> ``(waveform (samples,), token ids (length,))`` at 16 kHz, or :class:`Unreadable`
+    for an utterance that cannot be read (left out of its batch by :func:`asr.training.dataset.collate`).
     Reads a shard's tar whole, once, and keeps the last :data:`CACHED_SHARDS` in memory (as FLAC bytes)."""
 
     def __init__(self, index: ShardIndex, vocab: Vocabulary = Vocabulary(), augment: WaveAugment | None = None):
@@ -195,17 +196,18 @@ class ShardDataset(Dataset):
             self._cache.popitem(last=False)
         return cuts
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor] | None:
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor] | Unreadable:
         k, p = self.index.locate(i)
         shard = self.index.shards[k]
         cut = self._cuts(k).get(shard.ids[p])
-        if cut is None:
-            return None  # reported with its shard
+        if cut is None:  # its shard's line said so once
+            return Unreadable(f"{shard.recording}: {shard.ids[p]}: not in the tar (truncated or corrupt)")
         try:
             wave = torch.from_numpy(cut.load_audio()[0].copy())
         except Exception as e:  # a corrupt FLAC inside a sound tar
-            warn(f"{shard.recording}: {cut.id}: does not decode ({str(e).strip()[:120]}) (skipped)")
-            return None
+            reason = f"{shard.recording}: {cut.id}: does not decode ({str(e).strip()[:120]})"
+            warn(f"{reason} (skipped)")
+            return Unreadable(reason)
         if self.augment is not None:
             wave = self.augment(wave, self.epoch, i)
         return wave, torch.tensor(self.vocab.encode(shard.texts[p]), dtype=torch.long)
