@@ -55,7 +55,6 @@ class ChunkedReader:
 
         if not can_chunk(recognizer):
             raise ValueError("this model normalises features per utterance: it cannot be read in chunks")
-        self.torch = torch
         self.recognizer = recognizer
         self.model = recognizer.model
         self.chunk, self.right = settings.frames(recognizer.frame_seconds)
@@ -76,27 +75,34 @@ class ChunkedReader:
     def accept(self, samples: np.ndarray) -> np.ndarray:
         """``(samples,)`` float32 at 16 kHz -> the ``(frames, vocab)`` log-probabilities committed by them."""
         self.samples += samples.size
-        with self.torch.inference_mode():
-            feats = self.features.accept(self.torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32)))
+        import torch
+
+        with torch.inference_mode():
+            feats = self.features.accept(torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32)))
             return self._read(feats, final=False)
 
     def finish(self) -> np.ndarray:
         """The stream has ended: the rest of its frames (the last chunks read with what right context is left)."""
-        with self.torch.inference_mode():
+        import torch
+
+        with torch.inference_mode():
             return self._read(self.features.finish(), final=True)
 
     def provisional(self) -> np.ndarray:
         """A quick reading of the frames past the committed ones (no right context), state untouched."""
         if not self._pending.shape[0]:
             return np.zeros((0, len(self.recognizer.vocab)), np.float32)
+        import torch
+
         device = self.recognizer.device
-        with self.torch.inference_mode():
+        with torch.inference_mode():
             out, _ = self.model.lstm.forward_chunk(self._pending[None].to(device),
                                                    self._pending[None, :0].to(device), self._states)
             return self.model.log_probs(out)[0].float().cpu().numpy()
 
     def _read(self, feats: "torch.Tensor", final: bool) -> np.ndarray:
-        torch = self.torch
+        import torch
+
         device = self.recognizer.device
         conv, self._conv = self.model.subsample.forward_chunk(feats.to(device), self._conv, final)
         self._pending = torch.cat([self._pending.to(conv.device), conv])
@@ -144,9 +150,6 @@ class ChunkedNetwork:
     def __init__(self, recognizer, settings: ChunkSettings = ChunkSettings()):
         if not can_chunk(recognizer):
             raise ValueError("this model normalises features per utterance: it cannot be read in chunks")
-        import torch
-
-        self.torch = torch
         self.recognizer = recognizer
         self.settings = settings
         self.vocab = recognizer.vocab
@@ -157,9 +160,11 @@ class ChunkedNetwork:
         return f"chunks of {self.settings.chunk:g} s + {self.settings.right:g} s"
 
     def run(self, waves: list[np.ndarray]) -> list[np.ndarray]:
+        import torch
+
         from asr.batching import pad
 
-        rec, torch = self.recognizer, self.torch
+        rec = self.recognizer
         with torch.inference_mode():
             batch, lengths = pad([torch.from_numpy(np.ascontiguousarray(w, dtype=np.float32)) for w in waves])
             feats, frames = rec.feats(batch, lengths, chunked=True)

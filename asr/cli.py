@@ -192,15 +192,15 @@ def _tune_lm(args: argparse.Namespace) -> int:
     require("torch", "asr tune-lm")
     from asr import checkpoint
     from asr.beam import lexicon_for
+    from asr.modelfolder import find
     from asr.tune import tune_lm
 
     import torch
 
     device = "cuda" if args.device == "auto" and torch.cuda.is_available() else \
         "cpu" if args.device == "auto" else args.device
-    from asr.modelfolder import find
-
-    recognizer = checkpoint.load(find(args.model).model, device)
+    model = find(args.model).model
+    recognizer = checkpoint.load(model, device)
     if args.adapt:  # tune on what the decoder will read: adapted posteriors are sharper (asr.adapt)
         from asr.adapt import Adapted
 
@@ -214,7 +214,7 @@ def _tune_lm(args: argparse.Namespace) -> int:
     def trial(t) -> None:
         print(f"{t.lm_weight:9g} {t.word_score:10g} {100 * t.rates.wer:7.2f} {100 * t.rates.cer:7.2f}", flush=True)
 
-    greedy, best = tune_lm(recognizer, find(args.model).model, args.manifest, args.lm, out=args.out,
+    greedy, best = tune_lm(recognizer, model, args.manifest, args.lm, out=args.out,
                            lexicon=lexicon_for(args.lm, args.lexicon, args.lexicon_free), beam_size=args.beam_size,
                            lm_weights=args.lm_weights, word_scores=args.word_scores, cache=args.cache,
                            progress=sys.stderr.isatty(), on_start=start, on_trial=trial)

@@ -18,11 +18,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from asr.audio import AUDIO_SUFFIXES, audio_duration
-from asr.errors import AsrError
+from asr.errors import AsrError, listed
 from asr.fileio import atomic_write_text
 from asr.metrics import error_rates
 from asr.text import normalize
@@ -79,8 +79,6 @@ def _items_of_manifest(path: Path) -> list[Item]:
         items.append(Item(ident, audio, offset, float(duration) if (duration and offset) else None, text,
                           float(duration or 0.0)))
     if problems:
-        from asr.errors import listed
-
         raise AsrError(listed(f"{path}: {len(problems)} bad line(s)", problems))
     return items
 
@@ -112,9 +110,9 @@ def plan(inputs: list[str], shard_hours: float = 1.0) -> Plan:
         seen.add(it.id)
         if not it.seconds:
             try:
-                it = Item(**{**asdict(it), "seconds": audio_duration(it.audio_filepath) - it.offset})
+                it = replace(it, seconds=audio_duration(it.audio_filepath) - it.offset)
             except AsrError as e:
-                it = Item(**{**asdict(it), "error": str(e)})
+                it = replace(it, error=str(e))
         measured.append(it)
     budget = shard_hours * 3600
     shards: list[list[Item]] = []

@@ -1,8 +1,8 @@
 """Voice activity detection: Silero VAD's per-frame speech probabilities, and stretches of speech from them.
 
 Silero VAD's "sequence" export, bundled in ``asr/models`` (MIT; the ``silero-vad`` wheel, whose package requires
-torch, ships the same file), is run here with onnxruntime directly, so the light install detects speech too. Chosen over
-webrtcvad because it tells speech from noise by a learned model rather than by energy and pitch, at a cost far
+torch, ships the same file), is run here with onnxruntime directly, so the light install detects speech too.
+Chosen over webrtcvad because it tells speech from noise by a learned model rather than by energy and pitch, at a cost far
 below the recogniser's own (docs/benchmarks.md).
 """
 

@@ -27,7 +27,6 @@ GPU_AUDIO_SECONDS_PER_SECOND = 8700  # the 5 x 1024 model on an H200 (docs/train
 
 def _rate(dataset, sampler, batches: int) -> float:
     """Audio s/s of one loader worker over ``batches`` batches (after the worker's start-up and first batch)."""
-    import torch
     from torch.utils.data import DataLoader
 
     from asr.training.dataset import collate
@@ -39,10 +38,7 @@ def _rate(dataset, sampler, batches: int) -> float:
     audio, start = 0.0, time.perf_counter()
     for _, batch in zip(range(batches), it):
         audio += float(batch["wave_lengths"].sum()) / 16000
-    elapsed = time.perf_counter() - start
-    del it
-    torch.cuda.empty_cache() if torch.cuda.is_available() else None
-    return audio / elapsed
+    return audio / (time.perf_counter() - start)
 
 
 def loader(data: Path, config: Path, batches: int = 60) -> dict:
@@ -61,13 +57,16 @@ def loader(data: Path, config: Path, batches: int = 60) -> dict:
     utts = read_manifest(data / "train.jsonl")
     files = UtteranceDataset(utts, Vocabulary(), WaveAugment(augment, 0))
     file_rate = _rate(files, DurationBatchSampler([u.duration for u in utts], seconds, augment=augment), batches)
-    folder = data / "train_shar"
-    start = time.perf_counter()
-    summary = shar.write(data / "train.jsonl", folder)
-    write_seconds = time.perf_counter() - start
-    index = ShardIndex(folder, Vocabulary())
-    shards = ShardDataset(index, Vocabulary(), WaveAugment(augment, 0))
-    shard_rate = _rate(shards, ShardBatchSampler(index, seconds, augment=augment), batches)
+    folder = Path(tempfile.mkdtemp(prefix="bench-shar-"))  # written afresh each run: the write is measured too
+    try:
+        start = time.perf_counter()
+        summary = shar.write(data / "train.jsonl", folder)
+        write_seconds = time.perf_counter() - start
+        index = ShardIndex(folder, Vocabulary())
+        shards = ShardDataset(index, Vocabulary(), WaveAugment(augment, 0))
+        shard_rate = _rate(shards, ShardBatchSampler(index, seconds, augment=augment), batches)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
     return {"files_audio_seconds_per_second_per_worker": round(file_rate, 1),
             "shards_audio_seconds_per_second_per_worker": round(shard_rate, 1),
             "shards": summary["shards"], "shard_write_seconds": round(write_seconds, 1),

@@ -15,6 +15,7 @@ are missing; an unreadable utterance is left out with a one-line error, and ``sh
 from __future__ import annotations
 
 import argparse
+import hashlib
 import io
 import json
 import os
@@ -48,8 +49,6 @@ class ShardPlan:
 
 
 def plan(manifest: str | os.PathLike, shard_size: int = 1000, seed: int = 0) -> ShardPlan:
-    import hashlib
-
     utts = read_manifest(manifest, vocab=None, check_files=False)
     order = list(range(len(utts)))
     random.Random(seed).shuffle(order)
@@ -92,7 +91,8 @@ def _write_shard(out: Path, index: int, items: list[tuple[int, Utterance]]) -> l
             try:
                 writer.write(_cut(line, utt))
             except AsrError as e:
-                skipped.append({"line": line + 1, "audio_filepath": utt.audio_filepath, "error": str(e)})
+                skipped.append({"line": line + 1, "shard": index, "audio_filepath": utt.audio_filepath,
+                                "error": str(e)})
                 print(f"asr: error: {e} (skipped)", file=sys.stderr)
     os.replace(recording_file(staging, index), recording_file(out, index))
     os.replace(cuts_file(staging, index), cuts_file(out, index))  # last: the shard is complete
@@ -109,15 +109,15 @@ def write(manifest: str | os.PathLike, out: str | os.PathLike, shard_size: int =
     summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
     if summary and summary.get("fingerprint") != shards.fingerprint:
         raise AsrError(f"{out}: holds the shards of another manifest, --shard-size or --seed; use another --out")
-    skipped = {int(k): v for k, v in summary.get("skipped_by_shard", {}).items()}
+    skipped = summary.get("skipped", [])
     todo = [k for k in range(len(shards.shards)) if not cuts_file(out, k).is_file()]
     for k in tracked(todo, len(todo), "shards", unit="shard"):
-        skipped[k] = _write_shard(out, k, shards.shards[k])
+        # A shard written again lists its own skipped utterances afresh.
+        skipped = sorted([s for s in skipped if s.get("shard") != k] + _write_shard(out, k, shards.shards[k]),
+                         key=lambda s: s["line"])
         summary = {"fingerprint": shards.fingerprint, "manifest": str(manifest), "shards": len(shards.shards),
                    "shard_size": shard_size, "seed": seed,
-                   "utterances": sum(map(len, shards.shards)) - sum(map(len, skipped.values())),
-                   "skipped": [s for k in sorted(skipped) for s in skipped[k]],
-                   "skipped_by_shard": {str(k): v for k, v in sorted(skipped.items())}}
+                   "utterances": sum(map(len, shards.shards)) - len(skipped), "skipped": skipped}
         atomic_write_text(summary_path, json.dumps(summary, indent=1) + "\n")
     return summary
 

@@ -9,7 +9,6 @@ import pytorch_lightning as pl
 from pytorch_lightning.loggers import CSVLogger
 
 from asr import checkpoint
-from asr.fileio import atomic_write_text
 from asr.training.curves import plot_curves
 from asr.training.module import ASRModule
 
@@ -69,9 +68,9 @@ class SkippedUtterances(pl.Callback):
             return
         path = Path(trainer.default_root_dir) / f"{self.SKIPPED_NAME}.rank{trainer.global_rank}" \
             if trainer.world_size > 1 else Path(trainer.default_root_dir) / self.SKIPPED_NAME
-        earlier = path.read_text() if path.is_file() else ""
-        lines = "".join(f"epoch {trainer.current_epoch}: {s}\n" for s in self.skipped)
-        atomic_write_text(path, earlier + lines)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a", encoding="utf-8") as f:  # a log that grows by epochs: appended, not rewritten
+            f.writelines(f"epoch {trainer.current_epoch}: {s}\n" for s in self.skipped)
         print(f"epoch {trainer.current_epoch}: {len(self.skipped)} training utterances could not be read and were "
               f"left out (listed in {path})", flush=True)
         self.skipped = []

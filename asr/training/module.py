@@ -209,8 +209,8 @@ class ASRModule(pl.LightningModule):
             datamodule = self.trainer.datamodule
             mean, std, count = feature_stats(datamodule.stats_waves(STATS_UTTERANCES), self.features.cpu())
             self._set_features(replace(config, stats_mean=mean, stats_std=std))
-            print(f"feature statistics from {count} training utterances: mean log-mel {sum(mean) / len(mean):.2f}, deviation "
-                  f"{sum(std) / len(std):.2f}")
+            print(f"feature statistics from {count} training utterances: mean log-mel {sum(mean) / len(mean):.2f}, "
+                  f"deviation {sum(std) / len(std):.2f}")
 
     def _set_features(self, config: FeatureConfig) -> None:
         self.features = LogMel(config).to(self.device)

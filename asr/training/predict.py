@@ -73,13 +73,13 @@ def row(item: corpus.Item, result: Result | None, error: str | None, model: str)
         base["reference"] = item.text
     if error is not None:
         return {**base, "seconds": item.seconds, "text": "", "error": error}
-    frames = [max(s.end - s.start, 1e-3) for s in result.segments]  # each segment weighs as much as it lasts
-    total = sum(frames) or 1.0
+    weights = [max(s.end - s.start, 1e-3) for s in result.segments]  # each segment weighs as long as it lasts
+    total = sum(weights) or 1.0
     return {**base, "seconds": round(result.duration, 3), "text": result.text,
             "words": [{"word": w.word, "start": w.start, "end": w.end, "confidence": w.confidence}
                       for w in result.words],
-            "avg_logprob": round(sum(s.avg_logprob * n for s, n in zip(result.segments, frames)) / total, 4),
-            "no_speech_prob": round(sum(s.no_speech_prob * n for s, n in zip(result.segments, frames)) / total, 4)}
+            "avg_logprob": round(sum(s.avg_logprob * w for s, w in zip(result.segments, weights)) / total, 4),
+            "no_speech_prob": round(sum(s.no_speech_prob * w for s, w in zip(result.segments, weights)) / total, 4)}
 
 
 class CorpusTranscriber(pl.LightningModule):

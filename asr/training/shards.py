@@ -117,7 +117,6 @@ class ShardBatchSampler(DurationBatchSampler):
             raise AsrError(f"{index.folder}: {len(index.shards)} shards for {self.num_replicas} rank(s) x "
                            f"{self.slots} loader worker(s): write smaller shards (asr shard --shard-size)")
         self.dropped = 0  # batches of this rank the epoch's plan left out, so that every slot has as many
-        self._fewest_of: tuple[int, int] | None = None  # (epoch, the fewest batches of any slot in it)
 
     def slot_batches(self, slot: int) -> list[list[int]]:
         """Slot ``slot``'s batches for this epoch (slot = rank x workers + worker)."""
@@ -139,24 +138,17 @@ class ShardBatchSampler(DurationBatchSampler):
             batches += shard_batches
         return batches
 
-    def _rank_batches(self, rank: int) -> list[list[int]]:
-        """Rank ``rank``'s batches: its slots' in turn, each slot cut to the fewest any slot of any rank has, so
-        that worker ``w`` is handed slot ``w``'s batches all epoch and the ranks step together."""
-        slots = [self.slot_batches(rank * self.slots + w) for w in range(self.slots)]
-        if self.drop_uneven:
-            fewest = self._fewest()
-            self.dropped = sum(len(b) - fewest for b in slots)
-            slots = [b[:fewest] for b in slots]
-        return [b for group in zip_longest(*slots) for b in group if b is not None]
-
-    def _fewest(self) -> int:
-        if self._fewest_of is None or self._fewest_of[0] != self.epoch:
-            counts = [len(self.slot_batches(s)) for s in range(self.num_replicas * self.slots)]
-            self._fewest_of = (self.epoch, min(counts))
-        return self._fewest_of[1]
-
     def _make_batches(self) -> list[list[int]]:
-        return self._rank_batches(self.rank)
+        """This rank's batches: its slots' in turn, each slot cut to the fewest any slot of any rank has (every
+        rank plans every slot for that), so that worker ``w`` is handed slot ``w``'s batches all epoch and the
+        ranks step together."""
+        every = [self.slot_batches(s) for s in range(self.num_replicas * self.slots)]
+        mine = every[self.rank * self.slots:(self.rank + 1) * self.slots]
+        if self.drop_uneven:
+            fewest = min(map(len, every))
+            self.dropped = sum(len(b) - fewest for b in mine)
+            mine = [b[:fewest] for b in mine]
+        return [b for group in zip_longest(*mine) for b in group if b is not None]
 
 
 class ShardDataset(Dataset):

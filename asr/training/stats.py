@@ -21,7 +21,8 @@ def drawn(utterances: list[Utterance], count: int = STATS_UTTERANCES, seed: int 
 
 
 @torch.no_grad()
-def feature_stats(waves: Iterable[torch.Tensor], features: LogMel) -> tuple[tuple[float, ...], tuple[float, ...], int]:
+def feature_stats(waves: Iterable[torch.Tensor],
+                  features: LogMel) -> tuple[tuple[float, ...], tuple[float, ...], int]:
     """Mean and standard deviation of each mel bin over every frame of ``waves`` (16 kHz ``(samples,)``), and
     how many waves they came from."""
     total = torch.zeros(features.config.n_mels, dtype=torch.float64)

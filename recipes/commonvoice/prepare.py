@@ -2,6 +2,9 @@
 
     asr prepare commonvoice --archive cv-corpus-17.0-2024-03-15-en.tar.gz --language en
 
+(The date is part of the release's name as Mozilla publishes it, not a measurement: release 17.0 is the example
+the recipe's README follows, recipes/commonvoice/README.md.)
+
 Reads ``cv-corpus-<release>/<language>/{train,dev,test}.tsv``, converts the mp3 clips to 16 kHz mono flac in
 parallel (``DATA_DIR/<release>/<language>/clips/``) and writes ``train/dev/test.jsonl`` beside them. The
 model's alphabet is a-z and apostrophe: sentences with other letters (most non-English text) are left out and
