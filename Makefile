@@ -80,17 +80,32 @@ tune_and_evaluate = $(BIN)/asr tune-lm --model $(1)/model.pt --manifest $(2)/dev
 	$(BIN)/asr evaluate --model $(1)/model.pt --manifest $(2)/test_neural_voice.jsonl \
 		--decode-config $(1)/decode.yaml --vtln --report '$(1)/report_{split}_lm_vtln.json'
 
-# The main job on the built-in offline corpus: prepare, train, build + tune the LM, evaluate, transcribe.
+# The main job on the built-in offline corpora (synthetic voices + real speech from Debian's games): prepare,
+# train on both, build + tune the LM on dev_real, evaluate every split, transcribe.
 EXP := exp/synthetic
 TEST_SPLITS := test test_unseen_voice test_neural_voice test_long
+REAL := data/games
+REAL_SPLITS := test_real dev_real
+# The tuning grid on dev_real (real speech decodes slowly: the full default grid would take minutes).
+LM_WEIGHTS := 0.5 1 1.5 2
+WORD_SCORES := -1 0 1 2
+DEMO_TESTS := $(TEST_SPLITS:%=data/synthetic/%.jsonl) $(REAL_SPLITS:%=$(REAL)/%.jsonl)
 demo: install kenlm
 	@start=$$(date +%s); \
 	$(BIN)/asr prepare synthetic && \
+	$(BIN)/asr prepare games && \
 	$(MAKE) --no-print-directory $(EXP)/model.pt && \
-	$(BIN)/asr lm build data/synthetic/train.jsonl --out $(EXP)/lm && \
-	$(call tune_and_evaluate,$(EXP),data/synthetic) && \
+	$(BIN)/asr lm build data/synthetic/train.jsonl $(REAL)/lm_text.txt data/synthetic/lm_text.txt --out $(EXP)/lm && \
+	$(BIN)/asr tune-lm --model $(EXP)/model.pt --manifest $(REAL)/dev_real.jsonl --lm $(EXP)/lm/lm.bin \
+		--lm-weights $(LM_WEIGHTS) --word-scores $(WORD_SCORES) --out $(EXP)/decode.yaml | tail -n 1 && \
+	$(BIN)/asr evaluate --model $(EXP)/model.pt --manifest $(DEMO_TESTS) \
+		--report '$(EXP)/report_{split}.json' && \
+	$(BIN)/asr evaluate --model $(EXP)/model.pt --manifest $(DEMO_TESTS) \
+		--decode-config $(EXP)/decode.yaml --report '$(EXP)/report_{split}_lm.json' && \
+	$(BIN)/asr evaluate --model $(EXP)/model.pt --manifest $(REAL)/test_real.jsonl --chunked \
+		--report '$(EXP)/report_{split}_live.json' | grep -v '^  ' && \
 	$(BIN)/asr transcribe --model $(EXP)/model.pt --decode-config $(EXP)/decode.yaml \
-		$$(ls data/synthetic/audio/test/*.flac | head -n 5) && \
+		$$(ls data/synthetic/audio/test/*.flac | head -n 3) $$(ls $(REAL)/games/audio/drascula/*.flac | head -n 2) && \
 	echo "demo finished in $$(( $$(date +%s) - start )) s; model: $(EXP)/model.pt, decoding config: $(EXP)/decode.yaml"
 
 # bf16 autocast where the CPU has AMX (bf16 matrix units): 1.4-1.6 x the training step, no WER cost measured
@@ -99,23 +114,28 @@ CPU_PRECISION := $(if $(shell grep -qw amx_bf16 /proc/cpuinfo 2>/dev/null && ech
 
 # SHARDS=1: train from Lhotse Shar shards of the training manifest (asr shard) instead of one file per utterance.
 shard = $(if $(SHARDS),$(BIN)/asr shard $(1) --out $(basename $(1))_shar)
-from_shards = $(if $(SHARDS),--data.train_manifest null --data.train_shards $(basename $(1))_shar)
+from_shards = $(if $(SHARDS),--data.train_manifest null --data.train_weights null --data.train_shards $(basename $(1))_shar)
 
-exp/synthetic/model.pt: data/synthetic/.done recipes/synthetic/config.yaml
+exp/synthetic/model.pt: data/synthetic/.done $(REAL)/train.jsonl recipes/synthetic/config.yaml
 	$(call shard,data/synthetic/train.jsonl)
 	$(BIN)/asr train --config recipes/synthetic/config.yaml $(CPU_PRECISION) \
 		$(call from_shards,data/synthetic/train.jsonl)
+
+$(REAL)/train.jsonl: | install
+	$(BIN)/asr prepare games
 
 # Written by `asr prepare synthetic` when the corpus is complete.
 data/synthetic/.done: | install
 	$(BIN)/asr prepare synthetic
 
-# The longer profile (about 2 h on 2 CPU cores): general English, a bigger model, a general-English LM (>= 50k words).
+# The longer profile (about 2 h on 2 CPU cores): general English and the games' real speech, a bigger model, a
+# general-English LM (>= 50k words).
 LONG := exp/synthetic_long
 LONG_DATA := data/synthetic_long
 long: install kenlm
 	@start=$$(date +%s); \
 	$(BIN)/asr prepare synthetic --config recipes/synthetic/corpus_long.yaml && \
+	$(BIN)/asr prepare games && \
 	$(if $(SHARDS),$(call shard,$(LONG_DATA)/train.jsonl) &&) \
 	$(BIN)/asr train --config recipes/synthetic/config.yaml --config recipes/synthetic/long.yaml \
 		$(call from_shards,$(LONG_DATA)/train.jsonl) && \

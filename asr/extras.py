@@ -14,7 +14,7 @@ from asr.errors import AsrError
 # The modules that show an extra is installed (import names, found without importing them).
 EXTRAS = {
     "torch": ("torch", "torchaudio"),
-    "train": ("torch", "torchaudio", "pytorch_lightning", "jsonargparse", "lhotse"),
+    "train": ("torch", "torchaudio", "pytorch_lightning", "jsonargparse", "lhotse", "num2words"),
     "serve": ("fastapi", "uvicorn", "multipart", "websockets"),
     "synthetic": ("torch", "torchaudio", "piper", "ttspico", "hibari"),
 }

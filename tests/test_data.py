@@ -2,8 +2,12 @@ import json
 import random
 
 import pytest
+import soundfile as sf
 
+from asr.errors import AsrError
 from asr.manifest import ManifestError, Utterance, read_manifest, write_manifest
+from asr.text import Vocabulary
+from asr.training.datamodule import mixed
 from asr.training.dataset import UtteranceDataset, collate
 from asr.training.sampler import DurationBatchSampler
 
@@ -170,3 +174,17 @@ def test_speaker_labels_round_trip(tmp_path, speech):
     assert read_manifest(tmp_path / "m.jsonl") == utts
     rows = [json.loads(line) for line in (tmp_path / "m.jsonl").read_text().splitlines()]
     assert [r.get("speaker") for r in rows] == ["flite:kal16", None, "espeak:en"]  # no empty field written
+
+
+def test_manifests_mix_with_weights(tmp_path, speech):
+    utts = [Utterance(str(p), sf.info(str(p)).duration, t) for p, t in speech]
+    write_manifest(tmp_path / "a.jsonl", utts[:4])
+    write_manifest(tmp_path / "b.jsonl", utts[4:])
+    a, b = str(tmp_path / "a.jsonl"), str(tmp_path / "b.jsonl")
+    assert mixed(a, None, Vocabulary()) == read_manifest(a)
+    both = mixed([a, b], [0.5, 2], Vocabulary(), seed=3)
+    texts = [u.text for u in both]
+    assert len(both) == 2 + 2 * len(utts[4:]) and all(texts.count(u.text) == 2 for u in utts[4:])
+    assert both == mixed([a, b], [0.5, 2], Vocabulary(), seed=3)  # the same half every time
+    with pytest.raises(AsrError, match="one per train_manifest"):
+        mixed([a, b], [1.0], Vocabulary())

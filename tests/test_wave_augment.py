@@ -12,7 +12,7 @@ from asr.manifest import read_manifest
 from asr.training.dataset import UtteranceDataset
 from asr.errors import AsrError
 from asr.corpora.dsp import (
-    add_noise, change_speed, codec, coloured_noise, equalize, gain, reverberate, synthetic_rir, telephone,
+    add_noise, change_speed, codec, coloured_noise, equalize, narrowband, gain, reverberate, synthetic_rir, telephone,
 )
 from asr.training.wave_augment import WaveAugment, WaveAugmentConfig, speed_factor
 
@@ -182,3 +182,17 @@ def test_edge_padding_adds_the_drawn_silence_and_the_sampler_knows_it():
     heard = [perturbed_duration(cfg, d, 3, 2, i) for i, d in enumerate(durations)]
     assert all(max(heard[i] for i in b) * len(b) <= 10.0 or len(b) == 1 for b in sampler)
     assert edge_pads(WaveAugmentConfig(), 3, 2, 7) == (0.0, 0.0)
+
+
+@pytest.mark.parametrize("rate", [8000, 11025])
+def test_narrowband_keeps_nothing_above_half_its_rate_and_eight_bits_add_a_floor(rate):
+    g = torch.Generator().manual_seed(0)
+    noise = 0.1 * coloured_noise(SAMPLE_RATE, 0.0, g)
+    narrow = narrowband(noise, rate)
+    assert narrow.numel() == noise.numel()
+    assert band_power(noise, rate / 2 + 200, 8000) > 0.1 and band_power(narrow, rate / 2 + 200, 8000) < 0.005
+    silence = torch.zeros(SAMPLE_RATE)
+    quiet = 1e-3 * torch.sin(torch.arange(SAMPLE_RATE) * 2 * torch.pi * 440 / SAMPLE_RATE)
+    assert narrowband(silence, rate, eight_bit=True).abs().max() == 0  # no signal, no floor
+    error = narrowband(quiet, rate, eight_bit=True) - narrowband(quiet, rate)
+    assert error.abs().max() > 5e-4  # the 1/256 steps swallow a signal this quiet

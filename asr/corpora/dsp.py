@@ -90,6 +90,20 @@ def telephone(wave: torch.Tensor) -> torch.Tensor:
     return AF.resample(narrow, 8000, SAMPLE_RATE)[: wave.numel()]
 
 
+def narrowband(wave: torch.Tensor, rate: int, eight_bit: bool = False) -> torch.Tensor:
+    """``(samples,)`` 16 kHz audio as an older recording carries it: sampled at ``rate`` Hz (8000 or 11025: no
+    sound above ``rate / 2``) and, when ``eight_bit``, stored as unsigned 8-bit linear PCM (a 48 dB noise floor
+    that follows no signal: the games' clips, recipes/games/RESULTS.md), then back at 16 kHz, same length."""
+    g = math.gcd(rate, SAMPLE_RATE)
+    narrow = AF.resample(wave, SAMPLE_RATE // g, rate // g)
+    if eight_bit:
+        narrow = torch.round(narrow.clamp(-1, 127 / 128) * 128) / 128
+    out = AF.resample(narrow, rate // g, SAMPLE_RATE // g)
+    if out.numel() < wave.numel():
+        out = torch.nn.functional.pad(out, (0, wave.numel() - out.numel()))
+    return out[: wave.numel()]
+
+
 CODECS = {"mp3": ("MP3", "MPEG_LAYER_III"), "vorbis": ("OGG", "VORBIS"), "opus": ("OGG", "OPUS")}
 
 

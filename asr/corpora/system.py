@@ -58,6 +58,37 @@ def ensure(packages: list[str]) -> None:
                 raise AsrError(f"could not install {' '.join(extra)} from Debian's {' and '.join(EXTRA_COMPONENTS)}")
 
 
+def unpack(package: str, folder: str | os.PathLike) -> tuple[Path, str]:
+    """``package``'s files, unpacked (never installed: no root, no scripts run) into ``folder/package/``; returns
+    that folder and the Debian version. Done once: a ``.version`` file marks a finished unpacking.
+
+    The games' data (asr.corpora.games) comes this way: their licences allow redistribution but not sale, so we
+    fetch them from Debian when they are needed and never ship them.
+    """
+    root = Path(folder) / package
+    marker = root / ".version"
+    if marker.exists():
+        return root, marker.read_text().strip()
+    debs = Path(folder) / "debs"
+    debs.mkdir(parents=True, exist_ok=True)
+    for old in debs.glob(f"{package}_*.deb"):
+        old.unlink()
+    proc = subprocess.run(["apt-get", "-o", "APT::Sandbox::User=root", "download", package], cwd=debs,
+                          capture_output=True, text=True)
+    found = sorted(debs.glob(f"{package}_*.deb"))
+    if proc.returncode != 0 or not found:
+        lines = proc.stderr.strip().splitlines()
+        raise AsrError(f"Debian package {package}: could not download it "
+                       f"({lines[-1] if lines else 'apt-get download failed'}; try 'apt-get update')")
+    shutil.rmtree(root, ignore_errors=True)
+    if subprocess.run(["dpkg-deb", "-x", str(found[0]), str(root)], capture_output=True).returncode != 0:
+        raise AsrError(f"{found[0]}: not a Debian package dpkg-deb can unpack")
+    version = found[0].stem.split("_")[1].replace("%3a", ":")
+    marker.write_text(version + "\n")
+    found[0].unlink()  # the unpacked files are what we read; the .deb would double the disk used
+    return root, version
+
+
 def _quiet(cmd: list[str], env: dict[str, str]) -> bool:
     return subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0
 

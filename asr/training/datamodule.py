@@ -9,12 +9,14 @@ with the next unseen batch instead of starting the epoch again.
 
 from __future__ import annotations
 
+import random
+
 import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader
 
 from asr.errors import AsrError
-from asr.manifest import read_manifest
+from asr.manifest import Utterance, read_manifest
 from asr.text import CHARACTERS, Vocabulary
 from asr.training.dataset import UtteranceDataset, collate
 from asr.training.sampler import DurationBatchSampler
@@ -23,11 +25,28 @@ from asr.training.stats import drawn
 from asr.training.wave_augment import WaveAugment, WaveAugmentConfig
 
 
+def mixed(manifests: str | list[str], weights: list[float] | None, vocab: Vocabulary, seed: int = 0) -> list[Utterance]:
+    """The utterances of one manifest, or of several each repeated ``weight`` times (a fractional part takes a
+    fixed random share of that manifest, drawn from ``seed``): how the demo mixes real and synthetic speech."""
+    paths = [manifests] if isinstance(manifests, str) else list(manifests)
+    weights = [1.0] * len(paths) if weights is None else list(weights)
+    if len(weights) != len(paths) or any(w < 0 for w in weights):
+        raise AsrError(f"data.train_weights: {len(paths)} non-negative weights needed, one per train_manifest; "
+                       f"got {weights}")
+    out: list[Utterance] = []
+    for path, weight in zip(paths, weights):
+        utts = read_manifest(path, vocab)
+        share = random.Random(f"asr/mix/{seed}/{path}").sample(utts, round((weight % 1) * len(utts)))
+        out += utts * int(weight) + share
+    return out
+
+
 class ASRDataModule(pl.LightningDataModule):
     def __init__(
         self,
-        train_manifest: str | None = None,
+        train_manifest: str | list[str] | None = None,
         val_manifest: str = "",
+        train_weights: list[float] | None = None,
         train_shards: str | None = None,
         max_batch_seconds: float = 240.0,
         val_max_batch_seconds: float | None = None,
@@ -40,7 +59,9 @@ class ASRDataModule(pl.LightningDataModule):
     ):
         """
         Args:
-            train_manifest: JSON-lines manifest of the training utterances.
+            train_manifest: JSON-lines manifest of the training utterances, or a list of them to mix.
+            train_weights: with a list of manifests, how many times each one's utterances are seen an epoch (2:
+                each twice; 0.5: a fixed half of them, drawn from ``seed``); None = once each.
             val_manifest: manifest of the validation utterances (WER/CER are logged on it).
             train_shards: instead of ``train_manifest``, a folder of Lhotse Shar shards (``asr shard``), for
                 corpora too large to read as one file per utterance.
@@ -60,6 +81,7 @@ class ASRDataModule(pl.LightningDataModule):
             raise AsrError("data: val_manifest is needed (validation reads a manifest)")
         self.train_manifest, self.train_shards = train_manifest, train_shards
         self.val_manifest = val_manifest
+        self.train_weights = train_weights
         self.max_batch_seconds = max_batch_seconds
         self.val_max_batch_seconds = val_max_batch_seconds or 2 * max_batch_seconds
         self.max_duration = max_duration
@@ -78,7 +100,8 @@ class ASRDataModule(pl.LightningDataModule):
                   + (f" ({len(index.skipped)} unreadable shards left out)" if index.skipped else ""), flush=True)
             self.train_set = ShardDataset(index, self.vocab, wave_augment)
         else:
-            train = [u for u in read_manifest(self.train_manifest, self.vocab) if u.duration <= self.max_duration]
+            train = [u for u in mixed(self.train_manifest, self.train_weights, self.vocab, self.seed)
+                     if u.duration <= self.max_duration]
             self.train_set = UtteranceDataset(train, self.vocab, wave_augment)
         self.val_set = UtteranceDataset(read_manifest(self.val_manifest, self.vocab), self.vocab)
 

@@ -21,7 +21,8 @@ import torch
 
 from asr.audio import AUDIO_SUFFIXES, SAMPLE_RATE, audio_duration, load_audio
 from asr.corpora.dsp import (
-    CODECS, add_noise, change_speed, codec, coloured_noise, equalize, gain, reverberate, synthetic_rir, telephone,
+    CODECS, add_noise, change_speed, codec, coloured_noise, equalize, gain, narrowband, reverberate, synthetic_rir,
+    telephone,
 )
 from asr.errors import AsrError
 
@@ -37,6 +38,10 @@ class WaveAugmentConfig:
     rt60: tuple[float, float] = (0.2, 0.8)  # reverberation time range of the synthetic responses, seconds
     eq_prob: float = 0.0  # fraction given a random microphone-like EQ (high-pass, low-pass, peaking bands)
     telephone_prob: float = 0.0  # fraction band-limited to a telephone channel (300-3400 Hz, 8 kHz mu-law)
+    # Fraction resampled to one of narrowband_rates (Hz) and back, half of them stored as 8-bit PCM on the way:
+    # recordings with nothing above 4-5.5 kHz (the games' clips) read as well as wideband ones (recipes/games/RESULTS.md).
+    narrowband_prob: float = 0.0
+    narrowband_rates: tuple[int, ...] = (8000, 11025)
     codec_prob: float = 0.0  # fraction encoded and decoded with a lossy codec at a random compression
     codecs: tuple[str, ...] = ("mp3", "vorbis", "opus")
     compression: tuple[float, float] = (0.5, 0.99)  # libsndfile compression levels (asr.corpora.dsp.codec)
@@ -50,7 +55,7 @@ class WaveAugmentConfig:
     @property
     def active(self) -> bool:
         return (bool(self.speeds) or self.noise_prob > 0 or self.reverb_prob > 0 or self.eq_prob > 0
-                or self.telephone_prob > 0 or self.codec_prob > 0 or self.gain_db != (0.0, 0.0) or self.clip_prob > 0
+                or self.telephone_prob > 0 or self.narrowband_prob > 0 or self.codec_prob > 0 or self.gain_db != (0.0, 0.0) or self.clip_prob > 0
                 or self.pad_prob > 0)
 
 
@@ -146,6 +151,8 @@ class WaveAugment:
                                         for _ in range(rng.randint(0, 3))))
         if cfg.telephone_prob > 0 and rng.random() < cfg.telephone_prob:
             wave = telephone(wave)
+        if cfg.narrowband_prob > 0 and rng.random() < cfg.narrowband_prob:
+            wave = narrowband(wave, rng.choice(cfg.narrowband_rates), eight_bit=rng.random() < 0.5)
         if cfg.noise_prob > 0 and rng.random() < cfg.noise_prob:
             wave = add_noise(wave, self._noise(wave.numel(), rng, generator), rng.uniform(*cfg.snr_db))
         if cfg.codec_prob > 0 and rng.random() < cfg.codec_prob:
