@@ -42,10 +42,12 @@ def test_speakers_are_named_by_game_and_character():
 
 def fake_games(monkeypatch, tmp_path, broken=()):
     clips = {
-        "drascula": [clip("D1", "I am Drascula.", game="drascula", speaker="Drascula"), clip("D2", "Hmm.", game="drascula")],
-        "sky": [clip("50001", "Where am I?", speaker="Foster"), clip("50002", "In the city, 42 floors up.", speaker="Joey"),
-                clip("50003", "(beep)", speaker="Joey")],
-        "queen": [clip("C1", "Joe King, pilot.", game="queen", speaker="Joe"), clip("C2", "Thank you.", game="queen", speaker="Frank")],
+        "drascula": [clip("D1", "I am Drascula.", game="drascula", speaker="Drascula"),
+                     clip("D2", "Hmm.", game="drascula")],
+        "sky": [clip("50001", "Where am I?", speaker="Foster"),
+                clip("50002", "In the city, 42 floors up.", speaker="Joey"), clip("50003", "(beep)", speaker="Joey")],
+        "queen": [clip("C1", "Joe King, pilot.", game="queen", speaker="Joe"),
+                  clip("C2", "Thank you.", game="queen", speaker="Frank")],
     }
 
     def reader(name):
@@ -59,7 +61,8 @@ def fake_games(monkeypatch, tmp_path, broken=()):
     monkeypatch.setattr(build, "_readers", lambda: {name: reader(name) for name in clips})
     monkeypatch.setattr(build, "unpack", lambda package, folder: (tmp_path / package, build.GAMES["queen"].version
                                                                  if package.startswith("flight") else "0"))
-    return GamesConfig(out_dir=str(tmp_path / "games"), games=("drascula", "sky", "queen"), dev_speakers=("queen:frank",), jobs=1)
+    return GamesConfig(out_dir=str(tmp_path / "games"), games=("drascula", "sky", "queen"),
+                       dev_speakers=("queen:frank",), jobs=1)
 
 
 def test_splits_hold_the_test_game_the_held_out_speakers_and_the_rest(monkeypatch, tmp_path):

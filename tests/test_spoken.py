@@ -5,7 +5,8 @@ from asr.text import normalize
 
 CASES = [
     ("I have 42 apples...", "i have forty two apples"),
-    ("In 1999 I paid £5 for the 3rd one -- 50%!", "in nineteen ninety nine i paid five pounds for the third one fifty percent"),
+    ("In 1999 I paid £5 for the 3rd one -- 50%!",
+     "in nineteen ninety nine i paid five pounds for the third one fifty percent"),
     ("The 1990s were 2.5 times better", "the nineteen nineties were two point five times better"),
     ("It costs $1.", "it costs one dollar"),
     ("(laughs) Very *FUNNY*, Joe.", "very funny joe"),

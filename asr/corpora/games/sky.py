@@ -219,6 +219,8 @@ def _rnc_pairs(bits: _Bits, tables: list, pairs: int, out: bytearray, end: int, 
             pos += run
         if left == 1:
             break  # the chunk's last pair has no match
+        # The distance and the length are read by the same steps, written out twice on purpose: this is the hot
+        # loop of unpacking 2 h of audio, and a function call per value costs more than the copy.
         if nbuf < 32:
             buf, pos, nbuf = buf | load(src[pos:pos + 4], "little") << nbuf, pos + 4, nbuf + 32
         n, dist = dists[buf & dist_m]
