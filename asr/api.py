@@ -82,7 +82,7 @@ class Model:
 def load(path: str | os.PathLike, *, device: str = "auto", decode_config: str | None = None, lm: str | None = None,
          lexicon: str | None = None, lexicon_free: bool = False, batch_seconds: float = 200.0,
          max_segment: float = SegmentOptions.max_segment, vtln: bool = False, adapt: bool = False,
-         chunked: "ChunkSettings | None" = None, **beam_options) -> Model:
+         chunked: "ChunkSettings | None" = None, decode_processes: int = 0, **beam_options) -> Model:
     """Load ``model.pt``, a training ``.ckpt``, an exported ``.onnx`` file or a model folder (``asr export --out
     DIR``: its network, decoded as its ``decode.yaml`` says unless options say otherwise), with its decoder.
 
@@ -95,6 +95,8 @@ def load(path: str | os.PathLike, *, device: str = "auto", decode_config: str | 
     only, about 10 times the network's work), after choosing its warp when ``vtln`` is set too.
     ``chunked``: read files in the network's chunked mode (:class:`asr.chunked.ChunkSettings`: what live
     recognition commits) instead of whole; PyTorch models trained for it only.
+    ``decode_processes``: run beam search in this many worker processes (:mod:`asr.decoder_pool`), as a server
+    does: flashlight holds the GIL while it decodes, so in the caller's threads it would stall all the others.
     """
     files = find(path)
     path, decode_config = files.model, decode_config or files.decode_config
@@ -112,18 +114,31 @@ def load(path: str | os.PathLike, *, device: str = "auto", decode_config: str | 
             device = "cuda" if torch.cuda.is_available() else "cpu"
         network = checkpoint.load(path, device)
     if chunked is not None:
-        from asr.chunked import ChunkedNetwork, can_chunk
+        from asr.chunked import ChunkedNetwork, can_chunk, why_not_chunked
 
+        if not hasattr(network, "features"):
+            raise AsrError(f"{path}: an ONNX model cannot be read in chunks (a PyTorch checkpoint can, with a "
+                           f"streamable feature normalisation, features.chunked_normalize: running)")
         if not can_chunk(network):
-            raise AsrError(f"{path}: this model cannot be read in chunks (it needs a streamable feature "
-                           f"normalisation, features.chunked_normalize: running, and a PyTorch checkpoint)")
+            reason = why_not_chunked(network)
+            if network.features.config.kind == "log_mel":
+                reason += " (features.chunked_normalize: running makes one that can)"
+            raise AsrError(f"{path}: {reason}")
         network = ChunkedNetwork(network, chunked)
     decoder = None
     if decode_config or lm or lexicon or beam_options.get("beam_size"):
         from asr.beam import decoder_for
 
         decoder = decoder_for(network.vocab, decode_config, lm, lexicon, lexicon_free, **beam_options)
+        if decode_processes > 0 and not isinstance(decoder, GreedyDecoder):
+            from asr.decoder_pool import DecoderPool
+
+            decoder = DecoderPool(decoder, decode_processes)
     speaker = None
+    if vtln and getattr(getattr(network, "features", None), "config", None) is not None \
+            and network.features.config.kind != "log_mel":
+        raise AsrError(f"{path}: --vtln warps a log-mel filterbank, and this model's front-end is an encoder "
+                       f"({network.features.config.kind})")
     if vtln:
         from asr.vtln import SpeakerNormalized
 

@@ -21,7 +21,7 @@ from asr import __version__
 from asr.batching import pad
 from asr.errors import AsrError
 from asr.fileio import atomic_path
-from asr.features import FeatureConfig, LogMel
+from asr.features import FeatureConfig, LogMel, build_features
 from asr.model import BiLSTMCTC, ModelConfig
 from asr.text import Vocabulary
 
@@ -36,7 +36,7 @@ class CheckpointError(AsrError):
 class Recognizer:
     """What a checkpoint rebuilds: the feature extractor, the network and the vocabulary, in eval mode."""
 
-    features: LogMel
+    features: LogMel  # or asr.pretrained.EncoderFeatures: the same call
     model: BiLSTMCTC
     vocab: Vocabulary
 
@@ -75,7 +75,7 @@ class Recognizer:
     @property
     def frame_seconds(self) -> float:
         """Duration of one output frame in seconds."""
-        return self.features.config.hop_ms / 1000 * self.model.config.subsampling
+        return self.features.config.frame_ms / 1000 * self.model.config.subsampling
 
 
 def asr_section(model_config: ModelConfig, feature_config: FeatureConfig, vocab: Vocabulary) -> dict:
@@ -101,12 +101,14 @@ def save(path: str | os.PathLike, recognizer: Recognizer) -> None:
 
 def build(section: dict, state_dict: dict | None = None) -> Recognizer:
     """Rebuild a :class:`Recognizer` from an ``"asr"`` section (and weights, when given)."""
-    features = FeatureConfig(**section["feature_config"])
+    config = dict(section["feature_config"])
+    config["layers"] = tuple(config.get("layers", (-1,)))
+    features = build_features(FeatureConfig(**config))
     vocab = Vocabulary(section["vocabulary"])
-    model = BiLSTMCTC(ModelConfig(**section["model_config"]), features.n_mels, len(vocab))
+    model = BiLSTMCTC(ModelConfig(**section["model_config"]), features.dim, len(vocab), features.config.groups)
     if state_dict is not None:
         model.load_state_dict(state_dict)
-    return Recognizer(LogMel(features).eval(), model.eval(), vocab)
+    return Recognizer(features.eval(), model.eval(), vocab)
 
 
 def load(path: str | os.PathLike, device: str | torch.device = "cpu") -> Recognizer:
@@ -142,6 +144,8 @@ def load(path: str | os.PathLike, device: str | torch.device = "cpu") -> Recogni
         state = {k[len("model."):]: v for k, v in state.items() if k.startswith("model.")}
     try:
         return build(section, state).to(device)
+    except AsrError as e:  # the front-end's encoder weights (named by the checkpoint) are missing or unreadable
+        raise CheckpointError(f"{path}: {e}") from None
     except (RuntimeError, TypeError, KeyError, ValueError) as e:
         reason = str(e).strip().split("\n")[0][:160]
         raise CheckpointError(f"{path}: weights do not match the model config ({reason})") from None

@@ -42,7 +42,17 @@ def can_chunk(network) -> bool:
         return False
     from asr.features import STREAMABLE
 
-    return features.config.normalization(chunked=True) in STREAMABLE
+    config = features.config
+    return config.kind == "log_mel" and config.normalization(chunked=True) in STREAMABLE
+
+
+def why_not_chunked(recognizer) -> str:
+    """Why :func:`can_chunk` refuses ``recognizer``, in one line."""
+    config = recognizer.features.config
+    if config.kind != "log_mel":
+        return (f"this model's front-end is an encoder ({config.kind}: {config.encoder}) that reads whole windows: "
+                f"it cannot be read in chunks (live recognition rereads the utterance instead; docs/encoders.md)")
+    return "this model normalises features per utterance: it cannot be read in chunks"
 
 
 class ChunkedReader:
@@ -54,7 +64,7 @@ class ChunkedReader:
         from asr.features import LogMelStream
 
         if not can_chunk(recognizer):
-            raise ValueError("this model normalises features per utterance: it cannot be read in chunks")
+            raise ValueError(why_not_chunked(recognizer))
         self.recognizer = recognizer
         self.model = recognizer.model
         self.chunk, self.right = settings.frames(recognizer.frame_seconds)
@@ -149,7 +159,7 @@ class ChunkedNetwork:
 
     def __init__(self, recognizer, settings: ChunkSettings = ChunkSettings()):
         if not can_chunk(recognizer):
-            raise ValueError("this model normalises features per utterance: it cannot be read in chunks")
+            raise ValueError(why_not_chunked(recognizer))
         self.recognizer = recognizer
         self.settings = settings
         self.vocab = recognizer.vocab

@@ -141,8 +141,9 @@ def _serve(args: argparse.Namespace) -> int:
     settings = ServeSettings(max_upload_mb=args.max_upload_mb, max_queue=args.max_queue, api_key=args.api_key,
                              model_id=args.model_id or Path(args.model).stem, max_sessions=args.max_sessions,
                              session_idle=args.session_idle, session_max=args.session_max, chunk=args.chunk,
-                             right_context=args.right_context)
-    serve(args.model, _load_options(args), settings, host=args.host, port=args.port, workers=args.workers)
+                             right_context=args.right_context, head_timeout=args.head_timeout)
+    options = {**_load_options(args), "decode_processes": args.decode_processes}
+    serve(args.model, options, settings, host=args.host, port=args.port, workers=args.workers)
     return 0
 
 
@@ -392,6 +393,11 @@ def _serve_parser(sub) -> None:
     p.add_argument("--api-key", default=os.environ.get("ASR_API_KEY"),
                    help="require 'Authorization: Bearer KEY' (default: $ASR_API_KEY)")
     p.add_argument("--workers", type=int, default=1, help="uvicorn worker processes, each with its own model")
+    p.add_argument("--head-timeout", type=float, default=10.0,
+                   help="seconds a new connection has to send its request's headers before it is closed")
+    p.add_argument("--decode-processes", type=int, default=os.cpu_count() or 1,
+                   help="beam-search worker processes shared by every request and live session (default: one per "
+                        "core; 0: decode in the request's thread, which holds up the others)")
     p.add_argument("--max-upload-mb", type=float, default=25.0, help="largest upload accepted (MiB)")
     p.add_argument("--max-queue", type=int, default=16, help="requests admitted at once; more get 429")
     p.add_argument("--model-id", help="the model's name in /v1/models (default: the file's stem)")

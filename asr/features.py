@@ -9,6 +9,7 @@ statistics: what a stream can have) or global (the training set's).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -18,8 +19,20 @@ from torch import nn
 from asr.audio import SAMPLE_RATE
 
 
+KINDS = ("log_mel", "whisper", "moonshine")
+ENCODER_FRAME_MS = {"whisper": 20.0, "moonshine": 24.0}  # the encoders' output frame shift
+
+
 @dataclass(frozen=True)
 class FeatureConfig:
+    # "log_mel" (computed here), or a frozen pretrained encoder's hidden states: "whisper" or "moonshine"
+    # (asr.pretrained; docs/encoders.md). The settings below up to `layers` concern the encoders only.
+    kind: str = "log_mel"
+    # The encoder's weights: a name (whisper-tiny.en, moonshine-tiny), a hub repository or a local path.
+    encoder: str = ""
+    # Which hidden states feed the network (0 = the convolutional stem, -1 = the last block), mixed by learned
+    # weights (SUPERB's weighted sum); Moonshine gives its last only.
+    layers: tuple[int, ...] = (-1,)
     sample_rate: int = SAMPLE_RATE  # Hz of the input waveforms
     n_mels: int = 80  # mel bins
     win_ms: float = 25.0  # analysis window, milliseconds
@@ -38,6 +51,16 @@ class FeatureConfig:
     prior_frames: float = 100.0  # running: weight of the training set's statistics, in frames (100 = 1 s)
 
     @property
+    def frame_ms(self) -> float:
+        """The features' frame shift in milliseconds."""
+        return ENCODER_FRAME_MS.get(self.kind, self.hop_ms)
+
+    @property
+    def groups(self) -> int:
+        """How many encoder layers the features hold side by side (1 for log-mel)."""
+        return 1 if self.kind == "log_mel" else len(self.layers)
+
+    @property
     def hop_length(self) -> int:
         return int(round(self.sample_rate * self.hop_ms / 1000))
 
@@ -51,11 +74,24 @@ class FeatureConfig:
 
     @property
     def needs_stats(self) -> bool:
-        return bool({self.normalize, self.normalization(True)} & {"running", "global"})
+        return self.kind == "log_mel" and bool({self.normalize, self.normalization(True)} & {"running", "global"})
 
     def num_frames(self, num_samples: torch.Tensor) -> torch.Tensor:
         """Frames for waveforms of ``num_samples`` samples: whole FFT frames only, and at least one."""
         return torch.div((num_samples - self.n_fft).clamp(min=0), self.hop_length, rounding_mode="floor") + 1
+
+
+def build_features(config: FeatureConfig) -> nn.Module:
+    """The front-end ``config`` describes: :class:`LogMel`, or :class:`asr.pretrained.EncoderFeatures` (which
+    loads its encoder's weights). Both take ``(waves, lengths, warp, chunked)`` and give ``(feats, frames)``, and
+    both have ``dim``, the features' width."""
+    if config.kind not in KINDS:
+        raise ValueError(f"features.kind must be one of {', '.join(KINDS)}, not {config.kind!r}")
+    if config.kind == "log_mel":
+        return LogMel(config)
+    from asr.pretrained import EncoderFeatures  # imported here: log-mel models never load an encoder's code
+
+    return EncoderFeatures(config)
 
 
 class LogMel(nn.Module):
@@ -71,6 +107,7 @@ class LogMel(nn.Module):
         if len(config.stats_mean) not in (0, config.n_mels) or len(config.stats_std) != len(config.stats_mean):
             raise ValueError(f"features.stats_mean and stats_std need {config.n_mels} values each")
         self.config = config
+        self.dim = config.n_mels
         # Non-persistent: the statistics travel in the config (checkpoint["asr"]), the weights stay as they were.
         self.register_buffer("stats_mean", torch.tensor(config.stats_mean, dtype=torch.float32), persistent=False)
         self.register_buffer("stats_std", torch.tensor(config.stats_std, dtype=torch.float32), persistent=False)
@@ -220,6 +257,37 @@ class LogMelStream:
             feats = (feats - mean) / (std + 1e-5)
         self.frames += feats.shape[1]
         return feats[0]
+
+
+def dft_basis(n_fft: int, win_length: int) -> torch.Tensor:
+    """``(n_fft, 2 * bins)`` the Hann-windowed DFT basis (real parts, then imaginary) that :func:`power_spectrum`
+    multiplies frames by; the window centred in ``n_fft`` as ``torch.stft`` places it."""
+    n = torch.arange(n_fft, dtype=torch.float64)
+    k = torch.arange(n_fft // 2 + 1, dtype=torch.float64)[:, None]
+    window = torch.hann_window(win_length, periodic=True, dtype=torch.float64)
+    window = nn.functional.pad(window, ((n_fft - win_length) // 2,) * 2)
+    angle = 2 * math.pi * k * n / n_fft
+    return torch.cat([window * torch.cos(angle), -window * torch.sin(angle)]).float().T.contiguous()
+
+
+def power_spectrum(waves: torch.Tensor, basis: torch.Tensor, hop: int, count: torch.Tensor | int) -> torch.Tensor:
+    """``(batch, samples)`` -> ``(batch, count, bins)`` power spectra of frames starting every ``hop`` samples.
+
+    The STFT as matrix products: the signal cut into rows of one hop, and frame t = rows t, t+1, ... (n_fft / hop
+    of them), so each frame's DFT is a sum of row x basis-slice products. The same sums as a strided convolution
+    with the basis, but ONNX Runtime runs them as plain GEMMs with no im2col copy (measured: the convolution was a
+    quarter of the int8 model's time), and every ONNX opset exports them (``torch.stft`` does not export).
+    """
+    n_fft = basis.shape[0]
+    waves = nn.functional.pad(waves, (0, n_fft + hop))
+    rows = torch.div(waves.shape[1], hop, rounding_mode="floor")
+    blocks = waves[:, : rows * hop].reshape(waves.shape[0], rows, hop)  # (batch, rows, hop)
+    spec = 0
+    for j in range(-(-n_fft // hop)):
+        width = min(hop, n_fft - j * hop)
+        spec = spec + torch.matmul(blocks[:, j: j + count, :width], basis[j * hop: j * hop + width])
+    bins = basis.shape[1] // 2  # spec: (batch, frames, 2 bins), real parts then imaginary
+    return spec[..., :bins] ** 2 + spec[..., bins:] ** 2
 
 
 def warped_filterbanks(fb: torch.Tensor, alpha: torch.Tensor, boundary: float = 0.8) -> torch.Tensor:

@@ -14,7 +14,10 @@ from torch import nn
 
 @dataclass(frozen=True)
 class ModelConfig:
-    subsampling: int = 4  # time reduction of the convolutional front: 2 or 4 (10 ms frames -> 20/40 ms)
+    # The front before the BiLSTM: "conv" (2-D convolutions over log-mel) or "stack" (consecutive frames side by
+    # side, for an encoder's features, which have been through convolutions of their own).
+    front: str = "conv"
+    subsampling: int = 4  # time reduction of the front: conv 2 or 4 (10 ms frames -> 20/40 ms), stack 1 to 4
     conv_channels: int = 32  # channels of each 3x3 convolution
     hidden_size: int = 256  # LSTM units per direction
     num_layers: int = 3  # bidirectional LSTM layers
@@ -89,6 +92,48 @@ class ConvSubsampling(nn.Module):
             x = x * valid[:, None, :, None].to(x.dtype)
         x = x.permute(0, 2, 1, 3).flatten(2)  # (batch, frames', channels * mels')
         return x, lengths
+
+
+class FrameStack(nn.Module):
+    """An encoder's features ``(batch, frames, groups * width)`` -> ``(batch, frames / factor, factor * width)``:
+    each group (one hidden state of the encoder) layer-normalised, the groups mixed by softmax weights learned
+    with the network (SUPERB's weighted sum of layers), then ``factor`` consecutive frames side by side."""
+
+    def __init__(self, input_dim: int, groups: int, factor: int):
+        super().__init__()
+        if not 1 <= factor <= 4:
+            raise ValueError(f"model.subsampling must be 1 to 4 with front 'stack', not {factor}")
+        if input_dim % groups:
+            raise ValueError(f"features of width {input_dim} do not split into {groups} layers")
+        self.groups, self.width, self._factor = groups, input_dim // groups, factor
+        self.mix = nn.Parameter(torch.zeros(groups))  # softmax(0) = the mean of the layers to begin with
+        self.output_dim = factor * self.width
+
+    @property
+    def factor(self) -> int:
+        return self._factor
+
+    def forward(self, feats: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        b, t = feats.shape[0], feats.shape[1]
+        x = nn.functional.layer_norm(feats.reshape(b, t, self.groups, self.width), (self.width,))
+        x = (x * self.mix.softmax(0)[:, None]).sum(2)  # (batch, frames, width); zero frames stay zero
+        # Shape arithmetic in tensor ops, so an exported graph takes any length.
+        out = torch.div(t + self._factor - 1, self._factor, rounding_mode="floor")
+        x = nn.functional.pad(x, (0, 0, 0, self._factor - 1))[:, : out * self._factor]
+        return x.reshape(b, out, self.output_dim), torch.div(lengths + self._factor - 1, self._factor,
+                                                             rounding_mode="floor")
+
+    def forward_chunk(self, feats: torch.Tensor, cache: ConvCache | None,
+                      final: bool = False) -> tuple[torch.Tensor, ConvCache]:
+        """A stream's next features ``(frames, dim)`` -> the stacked frames now complete (all, with ``final``)."""
+        if cache is None:
+            cache = ConvCache(feats.new_zeros(0, feats.shape[1]))
+        cache.feats = torch.cat([cache.feats, feats])
+        ready = cache.feats.shape[0] if final else cache.feats.shape[0] // self._factor * self._factor
+        out, _ = self(cache.feats[None, :ready], torch.tensor([ready]))
+        cache.feats = cache.feats[ready:]
+        cache.done += out.shape[1]
+        return out[0], cache
 
 
 @dataclass
@@ -230,10 +275,17 @@ class BiLSTM(nn.Module):
 class BiLSTMCTC(nn.Module):
     """Log-mel features -> per-frame log-probabilities over the vocabulary (blank = 0)."""
 
-    def __init__(self, config: ModelConfig, n_mels: int, vocab_size: int):
+    def __init__(self, config: ModelConfig, feature_dim: int, vocab_size: int, groups: int = 1):
+        """``feature_dim``: the features' width (n_mels, or an encoder's layers side by side); ``groups``: how
+        many encoder layers those are (front "stack")."""
         super().__init__()
         self.config = config
-        self.subsample = ConvSubsampling(n_mels, config.conv_channels, config.subsampling)
+        if config.front == "conv":
+            self.subsample = ConvSubsampling(feature_dim, config.conv_channels, config.subsampling)
+        elif config.front == "stack":
+            self.subsample = FrameStack(feature_dim, groups, config.subsampling)
+        else:
+            raise ValueError(f"model.front must be conv or stack, not {config.front!r}")
         self.lstm = BiLSTM(self.subsample.output_dim, config.hidden_size, config.num_layers, config.dropout)
         self.dropout = nn.Dropout(config.dropout)
         self.output = nn.Linear(2 * config.hidden_size, vocab_size)

@@ -25,10 +25,11 @@ from benchmarks.training import (DEMO_CONFIG, beam_speed, demo_model_config, gpu
 def streaming_figures(model: Path, data: Path) -> dict:
     """Live recognition's figures, when the model was trained for it (else why not)."""
     from asr import checkpoint
-    from asr.chunked import can_chunk
+    from asr.chunked import can_chunk, why_not_chunked
 
-    if not can_chunk(checkpoint.load(model, "cpu")):
-        return {"skipped": f"{model} normalises features per utterance: it cannot be read in chunks"}
+    recognizer = checkpoint.load(model, "cpu")
+    if not can_chunk(recognizer):
+        return {"skipped": f"{model}: {why_not_chunked(recognizer)}"}
     return {"accuracy": streaming.accuracy(model, data), "live": streaming.live(model, data)}
 
 

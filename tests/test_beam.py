@@ -137,3 +137,29 @@ def test_decode_config_round_trip_keeps_paths_relative(lm_dir, tmp_path):
     path.write_text("lm_wieght: 2\n")
     with pytest.raises(AsrError, match="unknown decoding options: lm_wieght"):
         DecodeConfig.load(path)
+
+
+def test_one_decoder_shared_by_threads_gives_each_call_its_own_answer(lm_dir):
+    """flashlight's decode holds the GIL from decodeBegin to decodeEnd (its binding releases nothing), so calls on
+    one decoder never interleave: shared by many threads, each gets what it would alone (docs/serving.md)."""
+    import threading
+
+    decoder = BeamSearchDecoder(Vocabulary(), str(lm_dir / "lm.arpa"), str(lm_dir / "lexicon.txt"),
+                                BeamOptions(beam_size=20, lm_weight=1.0))
+    inputs = [emissions(spell(text, per_char=3) * 20) for text in ("the cat", "the cap", "sat", "cat sat")]
+    expected = [one(decoder, lp).text for lp in inputs]
+    assert len(set(expected)) == len(inputs)
+    results: dict[int, list[str]] = {i: [] for i in range(8)}
+    barrier = threading.Barrier(8)
+
+    def work(i: int) -> None:
+        barrier.wait()  # all start together
+        for _ in range(5):
+            results[i].append(one(decoder, inputs[i % len(inputs)]).text)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(results[i] == [expected[i % len(inputs)]] * 5 for i in range(8))

@@ -214,3 +214,89 @@ def test_limits_keys_and_clients_that_vanish(server, talk):
         assert "even number" in json.loads(ws.recv())["error"]
         ws.send(json.dumps({"eof": 1}))
         assert json.loads(ws.recv()) == {"text": "", "result": []}
+
+
+def nested(depth: int) -> str:
+    return '{"type": "session.update", "session": ' + '{"a": ' * depth + "1" + "}" * depth + "}"
+
+
+def session_update(detection=None, fmt=None, session=None) -> str:
+    audio = {"input": {k: v for k, v in (("turn_detection", detection), ("format", fmt)) if v is not None}}
+    return json.dumps({"type": "session.update", "session": session if session is not None else
+                       {"type": "transcription", "audio": audio}})
+
+
+# Each hostile message the realtime route once dropped sessions on (no error event, no close frame), with the
+# field its error must name.
+HOSTILE_REALTIME = [
+    (nested(50_000), None),  # RecursionError in the JSON parser
+    (session_update(session="x"), "session"),  # a string where an object is due
+    (json.dumps({"type": "session.update", "session": {"audio": "x"}}), "session.audio"),
+    (session_update(detection="x"), "session.audio.input.turn_detection"),
+    (session_update(fmt={"type": "audio/pcm", "rate": "24000"}), "session.audio.input.format.rate"),
+    (session_update(fmt={"type": "audio/pcm", "rate": None}), "session.audio.input.format.rate"),
+    (session_update(detection={"prefix_padding_ms": "300"}), "session.audio.input.turn_detection.prefix_padding_ms"),
+    ('{"type": "session.update", "session": {"audio": {"input": {"format": {"type": "audio/pcm", "rate": 1e999}}}}}',
+     "session.audio.input.format.rate"),  # infinity
+    ('{"type": "session.update", "session": {"audio": {"input": {"format": {"type": "audio/pcm", "rate": NaN}}}}}',
+     "session.audio.input.format.rate"),
+    (session_update(detection={"prefix_padding_ms": 1e308}), "session.audio.input.turn_detection.prefix_padding_ms"),
+    (session_update(detection={"prefix_padding_ms": 3_600_000}),  # an hour of audio held: past the bound
+     "session.audio.input.turn_detection.prefix_padding_ms"),
+    ('{"type": "session.update", "session": {"audio": {"input": {"turn_detection": {"silence_duration_ms": NaN}}}}}',
+     "session.audio.input.turn_detection.silence_duration_ms"),
+    (json.dumps({"type": "input_audio_buffer.append", "audio": 5}), "audio"),
+    (json.dumps({"type": "input_audio_buffer.commit", "event_id": 7}), "event_id"),
+]
+
+
+def test_hostile_realtime_messages_get_error_events_and_the_session_still_transcribes(server, talk):
+    audio, _, texts = talk
+    with realtime(server) as ws:
+        assert json.loads(ws.recv())["type"] == "session.created"
+        for message, param in HOSTILE_REALTIME:
+            error = errors_after(ws, message)
+            assert error["type"] == "invalid_request_error" and error["param"] == param, (message[:80], error)
+        ws.send(session_update(fmt={"type": "audio/pcm", "rate": 16000}))
+        pcm = pcm16(audio)
+        for i in range(0, len(pcm), 32000):
+            ws.send(json.dumps({"type": "input_audio_buffer.append", "audio": base64.b64encode(pcm[i:i + 32000]).decode()}))
+        transcripts = []
+        while len(transcripts) < 2:
+            event = json.loads(ws.recv(timeout=30))
+            assert event["type"] != "error", event
+            if event["type"] == "conversation.item.input_audio_transcription.completed":
+                transcripts.append(event["transcript"])
+        assert transcripts == texts
+
+
+HOSTILE_VOSK = [
+    '{"config": ' + '[' * 50_000 + ']' * 50_000 + '}',
+    json.dumps({"config": "x"}),
+    json.dumps({"config": {"sample_rate": "16000"}}),
+    '{"config": {"sample_rate": 1e999}}',
+    '{"config": {"sample_rate": NaN}}',
+    json.dumps({"config": {"sample_rate": None}}),
+    json.dumps({"config": {"words": "yes"}}),
+]
+
+
+def test_hostile_vosk_messages_get_errors_and_the_session_still_transcribes(server, talk):
+    audio, _, texts = talk
+    with connect(ws_url(server, "/ws")) as ws:
+        for message in HOSTILE_VOSK:
+            ws.send(message)
+            reply = json.loads(ws.recv(timeout=10))
+            assert set(reply) == {"error"}, (message[:80], reply)
+        ws.send(json.dumps({"config": {"sample_rate": 16000.0, "words": False}}))
+        pcm, results = pcm16(audio), []
+        for i in range(0, len(pcm), 16000):
+            ws.send(pcm[i:i + 16000])
+            reply = json.loads(ws.recv(timeout=30))
+            assert "error" not in reply, reply
+            if reply.get("text"):
+                results.append(reply["text"])
+        ws.send(json.dumps({"eof": 1}))
+        last = json.loads(ws.recv(timeout=30))
+        results += [last["text"]] if last.get("text") else []
+        assert " ".join(results) == " ".join(texts) and "result" not in last

@@ -298,3 +298,23 @@ def test_serve_with_vtln_or_adapt_reads_as_the_api_does(tiny_model, speech, read
         proc.terminate()
         proc.wait(timeout=10)
     assert served == asr.load(tiny_model, device="cpu", **{reading: True}).transcribe(speech[3][0]).text
+
+
+def test_connections_that_never_send_a_whole_request_head_are_closed(tiny_model):
+    """A slowloris's sockets (nothing sent, or half a head) are closed after --head-timeout; the server goes on."""
+    proc, url = start_server(tiny_model, "--head-timeout", "1")
+    port = int(url.rsplit(":", 1)[1])
+    try:
+        sockets = [socket.create_connection(("127.0.0.1", port), timeout=60) for _ in range(40)]
+        for s in sockets[::2]:
+            s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")  # the head never ends
+        for s in sockets:
+            assert s.recv(1024) == b""  # closed by the server (EOF), blocking until it is
+            s.close()
+        import urllib.request
+
+        with urllib.request.urlopen(url + "/health", timeout=30) as r:  # a whole request is still served
+            assert r.status == 200
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

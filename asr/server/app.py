@@ -33,6 +33,7 @@ from asr.chunked import ChunkSettings
 from asr.errors import Cancelled
 from asr.server.batcher import BatchedNetwork, DynamicBatcher
 from asr.server.live import LiveSessions, LiveSettings, serve_session
+from asr.server.protocol import HEAD_TIMEOUT_ENV
 from asr.server.realtime import RealtimeSession
 from asr.server.responses import ApiError, render, sse
 from asr.server.uploads import invalid_audio, parse_fields, probe, read_upload
@@ -59,6 +60,7 @@ class ServeSettings:
     chunk: float = 0.64  # live sessions: seconds the network reads at once, and its look-ahead
     right_context: float = 0.32
     max_message_mb: float = 1.0  # largest WebSocket message
+    head_timeout: float = 10.0  # seconds a new connection has to send a whole request head (asr.server.protocol)
 
     def live(self) -> LiveSettings:
         chunking = ChunkSettings(self.chunk, self.right_context)
@@ -108,6 +110,8 @@ class Server:
     def close(self) -> None:
         self.batcher.close()
         self.live.close()
+        if hasattr(self.model.decoder, "close"):  # a pool of beam-search processes
+            self.model.decoder.close()
         self.pool.shutdown(wait=False, cancel_futures=True)
 
 
@@ -358,7 +362,9 @@ def serve(model: str, load_options: dict, settings: ServeSettings, host: str = "
     from dataclasses import asdict
 
     os.environ[CONFIG_ENV] = json.dumps({"model": model, "load": load_options, "settings": asdict(settings)})
-    common = {"host": host, "port": port, "log_level": "info", "ws_max_size": int(settings.max_message_mb * 1048576)}
+    os.environ[HEAD_TIMEOUT_ENV] = str(settings.head_timeout)  # read by each worker's connections
+    common = {"host": host, "port": port, "log_level": "info", "ws_max_size": int(settings.max_message_mb * 1048576),
+              "http": "asr.server.protocol:HeadTimeoutProtocol"}  # sockets that never send a request are closed
     if workers > 1:
         uvicorn.run("asr.server.app:app_from_env", factory=True, workers=workers, **common)
     else:  # loaded before the port opens: a bad model is a one-line error, not a server that fails later

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import threading
 import time
@@ -26,7 +27,17 @@ from asr.stream import Stream, StreamOptions
 CLOSE_NORMAL = 1000
 CLOSE_POLICY = 1008  # authentication failed, or a limit was reached
 CLOSE_TOO_BIG = 1009
+CLOSE_SERVER_ERROR = 1011
 CLOSE_TRY_LATER = 1013
+
+log = logging.getLogger("asr.server")
+
+
+def _gone(websocket) -> bool:
+    """Whether the connection is already closed (by the client, or by us)."""
+    from starlette.websockets import WebSocketState
+
+    return WebSocketState.DISCONNECTED in (websocket.client_state, websocket.application_state)
 
 
 @dataclass(frozen=True)
@@ -182,8 +193,16 @@ async def serve_session(live: LiveSessions, websocket, make_session) -> None:
             await websocket.close(code=end.code, reason=end.reason[:120])
         except RuntimeError:  # already closed
             pass
-    except (WebSocketDisconnect, RuntimeError):  # the client went away mid-session
+    except WebSocketDisconnect:  # the client went away mid-session: nothing to tell anyone
         pass
+    except Exception:  # anything else is the server's fault: logged, told in the protocol, closed with 1011
+        if not _gone(websocket):
+            log.exception("live session failed")
+            try:
+                await session.notice("server_error", "the server failed on this session (logged); please reconnect")
+                await websocket.close(code=CLOSE_SERVER_ERROR, reason="server error")
+            except Exception:  # the connection broke meanwhile: nothing more to send
+                pass
     finally:
         await session.close()
         live.release()

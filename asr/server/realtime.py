@@ -14,23 +14,16 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import uuid
 
+from asr.server.events import (REALTIME_RATES, Append, BadMessage, Clear, Commit, LegacySessionUpdate,
+                               SessionUpdate, realtime_event)
 from asr.server.live import LiveSessions, Resampler, with_endpoints
 from asr.stream import Final, Partial, SpeechStarted, SpeechStopped, StreamOptions
-
-RATES = (24000, 16000)  # Hz of audio/pcm the server takes: OpenAI's, and the model's own
 
 
 def _id(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex[:20]}"
-
-
-class RequestError(Exception):
-    def __init__(self, code: str, message: str, param: str | None = None):
-        super().__init__(message)
-        self.code, self.message, self.param = code, message, param
 
 
 class RealtimeSession:
@@ -41,7 +34,7 @@ class RealtimeSession:
         self.send = send  # async: event dict -> None
         self.model_id = model_id
         self.id = _id("sess")
-        self.rate = RATES[0]
+        self.rate = REALTIME_RATES[0]
         self.options: StreamOptions = live.settings.stream
         self.stream = None  # created with the first audio, with the settings then in force
         self.resample = Resampler(self.rate)
@@ -58,29 +51,25 @@ class RealtimeSession:
             return await self.error("invalid_event", "this protocol takes JSON text messages; send audio as "
                                                      "base64 in input_audio_buffer.append")
         try:
-            event = json.loads(message.get("text") or "")
-        except ValueError:
-            return await self.error("invalid_json", "the message is not JSON")
-        if not isinstance(event, dict) or not isinstance(event.get("type"), str):
-            return await self.error("invalid_event", "an event is a JSON object with a 'type'")
+            event = realtime_event(message.get("text"))
+        except BadMessage as e:
+            return await self.error(e.code, e.message, e.param)
         handler = {
             "session.update": self.update,
             "transcription_session.update": self.update,
             "input_audio_buffer.append": self.append,
             "input_audio_buffer.commit": self.commit,
             "input_audio_buffer.clear": self.clear,
-        }.get(event["type"])
-        if handler is None:
-            return await self.error("unknown_event", f"unknown event type {event['type']!r}", "type",
-                                    event.get("event_id"))
+        }[event.type]
         try:
             await handler(event)
-        except RequestError as e:
-            await self.error(e.code, e.message, e.param, event.get("event_id"))
+        except BadMessage as e:
+            await self.error(e.code, e.message, e.param, event.event_id)
 
     async def notice(self, code: str, message: str) -> None:
-        await self.emit("error", error={"type": "server_error" if code == "session_limit" else "invalid_request_error",
-                                        "code": code, "message": message, "param": None, "event_id": None})
+        kind = "server_error" if code in ("session_limit", "server_error") else "invalid_request_error"
+        await self.emit("error", error={"type": kind, "code": code, "message": message, "param": None,
+                                        "event_id": None})
 
     async def close(self) -> None:
         """The session is over: the stream is dropped (a client gone mid-utterance gets nothing more)."""
@@ -88,15 +77,18 @@ class RealtimeSession:
 
     # -- client events --------------------------------------------------------------------------------------
 
-    async def update(self, event: dict) -> None:
-        session = event.get("session")
-        if not isinstance(session, dict):
-            raise RequestError("invalid_value", "session.update needs a 'session' object", "session")
-        legacy = event["type"] == "transcription_session.update"
-        rate, detection = self._read_legacy(session) if legacy else self._read(session)
+    async def update(self, event: SessionUpdate | LegacySessionUpdate) -> None:
+        legacy = isinstance(event, LegacySessionUpdate)
+        if legacy:
+            rate, holder = REALTIME_RATES[0], event.session
+        else:
+            holder = event.session.audio.input
+            rate = holder.format.rate if holder.format is not None else self.rate
         options = self.options
-        if detection is not False:
-            options = with_endpoints(options, vad=detection is not None, **(detection or {}))
+        if "turn_detection" in holder.model_fields_set:  # absent: unchanged; null: off (the client commits)
+            detection = holder.turn_detection
+            options = with_endpoints(options, vad=detection is not None,
+                                     **(detection.endpoints() if detection is not None else {}))
         if self.stream is not None and (rate != self.rate or options != self.options):
             await self._flush()  # the next audio starts a stream with the new settings
         self.rate, self.options = rate, options
@@ -104,76 +96,24 @@ class RealtimeSession:
         await self.emit("transcription_session.updated" if legacy else "session.updated",
                         session=self.description(legacy))
 
-    def _read(self, session: dict) -> tuple[int, dict | None | bool]:
-        if session.get("type", "transcription") != "transcription":
-            raise RequestError("invalid_value", "this server only transcribes: session.type must be "
-                                                "'transcription'", "session.type")
-        audio = (session.get("audio") or {}).get("input") or {}
-        rate = self.rate
-        fmt = audio.get("format")
-        if fmt is not None:
-            if not isinstance(fmt, dict) or fmt.get("type") != "audio/pcm":
-                raise RequestError("invalid_value", "the audio format must be audio/pcm (16-bit little-endian)",
-                                   "session.audio.input.format.type")
-            rate = fmt.get("rate", RATES[0])
-            if rate not in RATES:
-                raise RequestError("invalid_value", f"sample rate {rate} Hz is not taken: send "
-                                                    f"{' or '.join(map(str, RATES))} Hz",
-                                   "session.audio.input.format.rate")
-        return rate, self._detection(audio, "session.audio.input.turn_detection")
-
-    def _read_legacy(self, session: dict) -> tuple[int, dict | None | bool]:
-        fmt = session.get("input_audio_format", "pcm16")
-        if fmt != "pcm16":
-            raise RequestError("invalid_value", f"input_audio_format {fmt!r} is not taken: send pcm16",
-                               "session.input_audio_format")
-        return RATES[0], self._detection(session, "session.turn_detection")
-
-    @staticmethod
-    def _detection(holder: dict, param: str) -> dict | None | bool:
-        """The turn detection asked for: endpoint settings, None (off: the client commits), False (unchanged)."""
-        if "turn_detection" not in holder:
-            return False
-        detection = holder["turn_detection"]
-        if detection is None:
-            return None
-        if not isinstance(detection, dict) or detection.get("type", "server_vad") not in ("server_vad",
-                                                                                           "semantic_vad"):
-            raise RequestError("invalid_value", "turn_detection.type must be server_vad (or null)", param)
-        out = {}
-        if "silence_duration_ms" in detection:
-            out["silence"] = float(detection["silence_duration_ms"]) / 1000
-        if "prefix_padding_ms" in detection:
-            out["prefix"] = float(detection["prefix_padding_ms"]) / 1000
-        if "threshold" in detection:
-            out["threshold"] = float(detection["threshold"])
-        if not 0.1 <= out.get("silence", 0.6) <= 10 or not 0.2 <= out.get("threshold", 0.5) <= 0.95:
-            raise RequestError("invalid_value", "silence_duration_ms must be 100-10000 and threshold 0.2-0.95",
-                               param)
-        return out
-
-    async def append(self, event: dict) -> None:
-        audio = event.get("audio")
-        if not isinstance(audio, str):
-            raise RequestError("invalid_value", "input_audio_buffer.append needs 'audio': base64 PCM", "audio")
+    async def append(self, event: Append) -> None:
         try:
-            pcm = base64.b64decode(audio, validate=True)
+            pcm = base64.b64decode(event.audio, validate=True)
         except (binascii.Error, ValueError):
-            raise RequestError("invalid_value", "audio is not valid base64", "audio") from None
+            raise BadMessage("audio is not valid base64", "audio") from None
         if len(pcm) % 2:
-            raise RequestError("invalid_value", f"audio holds {len(pcm)} bytes: 16-bit PCM needs an even number",
-                               "audio")
+            raise BadMessage(f"audio holds {len(pcm)} bytes: 16-bit PCM needs an even number", "audio")
         if self.stream is None:
             self.stream = self.live.stream(self.options)
         stream, samples = self.stream, self.resample(pcm)
         await self.deliver(await self.live.run(stream.accept, samples))
 
-    async def commit(self, event: dict) -> None:
+    async def commit(self, event: Commit) -> None:
         if self.stream is None or self.stream.current is None:
-            raise RequestError("input_audio_buffer_commit_empty", "the audio buffer holds no speech to commit")
+            raise BadMessage("the audio buffer holds no speech to commit", code="input_audio_buffer_commit_empty")
         await self.deliver(await self.live.run(self.stream.commit), manual=True)
 
-    async def clear(self, event: dict) -> None:
+    async def clear(self, event: Clear) -> None:
         if self.stream is not None:
             self.stream.clear()
         await self.emit("input_audio_buffer.cleared")

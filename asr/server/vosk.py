@@ -9,12 +9,10 @@ server closes. Anything wrong gets ``{"error": MESSAGE}`` and the session goes o
 
 from __future__ import annotations
 
-import json
-
+from asr.server.events import BadMessage, VoskConfig, checked, parse_json
 from asr.server.live import CLOSE_NORMAL, LiveSessions, Resampler, SessionEnd
 from asr.stream import Final, Partial
 
-RATES = (8000, 16000, 22050, 24000, 32000, 44100, 48000)  # resampled to the model's 16 kHz
 
 
 class VoskSession:
@@ -34,26 +32,21 @@ class VoskSession:
         if message.get("bytes") is not None:
             return await self.audio(message["bytes"])
         try:
-            event = json.loads(message.get("text") or "")
-        except ValueError:
-            return await self.send({"error": "the message is neither audio (binary) nor JSON"})
-        if isinstance(event, dict) and "config" in event:
-            return await self.configure(event["config"])
+            event = parse_json(message.get("text"))
+            if isinstance(event, dict) and "config" in event:
+                return await self.configure(checked(VoskConfig, event["config"]))
+        except BadMessage as e:
+            return await self.send({"error": f"config.{e.message}" if e.param else e.message})
         if isinstance(event, dict) and event.get("eof"):
             return await self.eof()
         await self.send({"error": "a text message is {\"config\": {...}} or {\"eof\" : 1}"})
 
-    async def configure(self, config) -> None:
-        if not isinstance(config, dict):
-            return await self.send({"error": "config must be an object"})
+    async def configure(self, config: VoskConfig) -> None:
         if self.stream is not None:
             return await self.send({"error": "config must come before the audio"})
-        rate = config.get("sample_rate", self.rate)
-        if not isinstance(rate, (int, float)) or int(rate) not in RATES:
-            return await self.send({"error": f"sample_rate {rate} is not taken: one of {', '.join(map(str, RATES))}"})
-        self.rate = int(rate)
+        self.rate = int(config.sample_rate)
         self.resample = Resampler(self.rate)
-        self.words = bool(config.get("words", True))
+        self.words = config.words
 
     async def audio(self, pcm: bytes) -> None:
         if len(pcm) % 2:

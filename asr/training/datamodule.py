@@ -19,6 +19,7 @@ from asr.errors import AsrError
 from asr.manifest import Utterance, read_manifest
 from asr.text import CHARACTERS, Vocabulary
 from asr.training.dataset import UtteranceDataset, collate
+from asr.training.feature_cache import FeatureCache
 from asr.training.sampler import DurationBatchSampler
 from asr.training.shards import ShardBatchSampler, ShardDataset, ShardIndex
 from asr.training.stats import drawn
@@ -56,6 +57,7 @@ class ASRDataModule(pl.LightningDataModule):
         sortagrad: bool = False,
         augment: WaveAugmentConfig = WaveAugmentConfig(),
         vocabulary: str = CHARACTERS,
+        feature_cache: str = "data/feature_cache",
     ):
         """
         Args:
@@ -73,6 +75,8 @@ class ASRDataModule(pl.LightningDataModule):
             sortagrad: the first epoch in order of increasing duration, then shuffled (DeepSpeech 2).
             augment: speed perturbation, noise and reverberation of training audio (off by default).
             vocabulary: the model's characters (linked from ``model.vocabulary`` by ``asr train``).
+            feature_cache: where a frozen encoder's features (``model.features.kind`` whisper, moonshine) are
+                kept once computed (:mod:`asr.training.feature_cache`); log-mel is computed as training goes.
         """
         super().__init__()
         if (train_manifest is None) == (train_shards is None):
@@ -90,6 +94,7 @@ class ASRDataModule(pl.LightningDataModule):
         self.sortagrad = sortagrad
         self.augment = augment
         self.vocab = Vocabulary(vocabulary)
+        self.feature_cache = feature_cache
         self._resume: dict | None = None
 
     def setup(self, stage: str | None = None) -> None:
@@ -104,6 +109,22 @@ class ASRDataModule(pl.LightningDataModule):
                      if u.duration <= self.max_duration]
             self.train_set = UtteranceDataset(train, self.vocab, wave_augment)
         self.val_set = UtteranceDataset(read_manifest(self.val_manifest, self.vocab), self.vocab)
+
+    def use_encoder(self, features, rank: int = 0, world: int = 1, barrier=lambda: None) -> None:
+        """Read a frozen encoder's features from the cache instead of audio: computed first where missing (each
+        rank its share, then ``barrier``). Waveform augmentation does not apply to them (docs/encoders.md)."""
+        if isinstance(self.train_set, ShardDataset):
+            raise AsrError("data.train_shards: training from shards reads audio; an encoder front-end needs "
+                           "data.train_manifest (its features are cached per utterance)")
+        cache = FeatureCache(self.feature_cache, features)
+        count, seconds = cache.fill(self.train_set.utts + self.val_set.utts, rank, world)
+        barrier()
+        print(f"encoder features: {count} utterances ({seconds / 3600:.2f} h) computed, the rest read from "
+              f"{cache.root}", flush=True)
+        if self.augment.active:
+            print("data.augment does not apply to cached encoder features: training reads them as computed",
+                  flush=True)
+        self.train_set.cache = self.val_set.cache = cache
 
     def stats_waves(self, count: int):
         """Audio of ``count`` training utterances, the same on every rank, for the feature statistics."""

@@ -23,6 +23,7 @@ class UtteranceDataset(Dataset):
         self.vocab = vocab
         self.augment = augment
         self.epoch = 0
+        self.cache = None  # an asr.training.feature_cache.FeatureCache: items are its features, not waveforms
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -32,11 +33,14 @@ class UtteranceDataset(Dataset):
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         u = self.utts[i]
+        tokens = torch.tensor(self.vocab.encode(u.text), dtype=torch.long)
+        if self.cache is not None:
+            return self.cache.load(u), tokens  # (frames, dim): a frozen encoder's, computed once
         offset, duration = u.span
         wave = load_audio(u.audio_filepath, offset=offset, duration=duration)
         if self.augment is not None:
             wave = self.augment(wave, self.epoch, i)
-        return wave, torch.tensor(self.vocab.encode(u.text), dtype=torch.long)
+        return wave, tokens
 
 
 class Unreadable(str):
@@ -46,7 +50,8 @@ class Unreadable(str):
 def collate(items: list[tuple[torch.Tensor, torch.Tensor] | Unreadable]) -> dict:
     """Pad a list of (waveform, tokens) into a batch, leaving out the utterances that could not be read.
 
-    Returns ``waves (batch, samples)``, ``wave_lengths (batch,)``, ``targets (batch, tokens)`` padded with 0,
+    Returns ``waves (batch, samples)``, ``wave_lengths (batch,)`` (or, for items of cached encoder features
+    ``(frames, dim)``, ``feats (batch, frames, dim)`` and ``feat_lengths``), ``targets (batch, tokens)`` padded with 0,
     ``target_lengths (batch,)``, and ``skipped``: the reasons of those left out, when there are any. A batch with
     nothing readable becomes 0.1 s of silence with ``weight`` 0, so its step trains nothing yet every DDP rank
     still steps together.
@@ -58,7 +63,8 @@ def collate(items: list[tuple[torch.Tensor, torch.Tensor] | Unreadable]) -> dict
         return {"waves": torch.zeros(1, 1600), "wave_lengths": torch.tensor([1600]),
                 "targets": torch.zeros(1, 1, dtype=torch.long), "target_lengths": torch.tensor([0]),
                 "weight": torch.tensor(0.0), **extra}
-    waves, wave_lengths = pad([w for w, _ in items])
+    inputs, input_lengths = pad([w for w, _ in items])
     targets, target_lengths = pad([t for _, t in items])
-    return {"waves": waves, "wave_lengths": wave_lengths, "targets": targets, "target_lengths": target_lengths,
+    names = ("feats", "feat_lengths") if inputs.dim() == 3 else ("waves", "wave_lengths")
+    return {names[0]: inputs, names[1]: input_lengths, "targets": targets, "target_lengths": target_lengths,
             **extra}

