@@ -14,6 +14,7 @@ import numpy as np
 
 from asr.audio import SAMPLE_RATE, AudioFile
 from asr.errors import AsrError
+from asr.pcm import PcmDecoder
 
 BLOCK = 0.1  # seconds per block handed on: what a microphone's driver typically delivers
 
@@ -41,24 +42,14 @@ def pcm_blocks(stream: BinaryIO | None = None, rate: int = SAMPLE_RATE, block: f
     float32 blocks, as it arrives."""
     stream = stream or sys.stdin.buffer
     size = 2 * max(int(block * rate), 1)
-    resampler = None
-    if rate != SAMPLE_RATE:
-        import soxr
-
-        resampler = soxr.ResampleStream(rate, SAMPLE_RATE, 1, dtype="float32")
-    odd = b""
+    decode = PcmDecoder(rate)
     while True:
         data = stream.read1(size) if hasattr(stream, "read1") else stream.read(size)
         last = not data
-        data = odd + (data or b"")
-        whole = len(data) - len(data) % 2
-        data, odd = data[:whole], data[whole:]
-        samples = np.frombuffer(data, dtype="<i2").astype(np.float32) / 32768.0
-        if resampler is not None:
-            samples = resampler.resample_chunk(samples, last=last)
+        samples = decode(data or b"", last=last)
         if samples.size:
             yield samples
         if last:
-            if odd:
+            if decode.half_sample:
                 raise AsrError("standard input: the PCM stream ended on half a sample (an odd number of bytes)")
             return

@@ -22,6 +22,7 @@ import numpy as np
 from asr.audio import SAMPLE_RATE
 from asr.chunked import ChunkedReader, ChunkSettings, RereadReader, can_chunk
 from asr.decode import Word
+from asr.pcm import pcm16_samples
 from asr.text import BLANK
 from asr.vad import VAD_FRAME, SileroVAD
 from asr.windows import Span
@@ -160,7 +161,7 @@ class Stream:
 
     def accept_pcm16(self, data: bytes) -> list[Event]:
         """Little-endian 16-bit mono PCM at 16 kHz (an even number of bytes)."""
-        return self.accept(np.frombuffer(data, dtype="<i2").astype(np.float32) / 32768.0)
+        return self.accept(pcm16_samples(data))
 
     def commit(self) -> list[Event]:
         """End the utterance in progress now (a client's 'that was all'); returns its final result, if any."""

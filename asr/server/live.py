@@ -19,9 +19,6 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
-import numpy as np
-
-from asr.audio import SAMPLE_RATE
 from asr.stream import Stream, StreamOptions
 
 CLOSE_NORMAL = 1000
@@ -128,24 +125,6 @@ async def receive(websocket, clock: Clock) -> dict:
         if time.monotonic() - clock.started >= clock.settings.max_seconds:
             raise SessionEnd(CLOSE_NORMAL, f"the session reached its limit of {clock.settings.max_seconds:g} s")
         raise SessionEnd(CLOSE_NORMAL, f"no message for {clock.settings.idle_seconds:g} s") from None
-
-
-class Resampler:
-    """16-bit PCM at ``rate`` Hz -> float32 at 16 kHz, block by block (soxr's streaming resampler)."""
-
-    def __init__(self, rate: int):
-        self.rate = rate
-        self._soxr = None
-        if rate != SAMPLE_RATE:
-            import soxr
-
-            self._soxr = soxr.ResampleStream(rate, SAMPLE_RATE, 1, dtype="float32")
-
-    def __call__(self, pcm: bytes, last: bool = False) -> np.ndarray:
-        samples = np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768.0
-        if self._soxr is None:
-            return samples
-        return self._soxr.resample_chunk(samples, last=last)
 
 
 def with_endpoints(options: StreamOptions, silence: float | None = None, threshold: float | None = None,

@@ -18,7 +18,8 @@ import uuid
 
 from asr.server.events import (REALTIME_RATES, Append, BadMessage, Clear, Commit, LegacySessionUpdate,
                                SessionUpdate, realtime_event)
-from asr.server.live import LiveSessions, Resampler, with_endpoints
+from asr.pcm import PcmDecoder
+from asr.server.live import LiveSessions, with_endpoints
 from asr.stream import Final, Partial, SpeechStarted, SpeechStopped, StreamOptions
 
 
@@ -37,7 +38,7 @@ class RealtimeSession:
         self.rate = REALTIME_RATES[0]
         self.options: StreamOptions = live.settings.stream
         self.stream = None  # created with the first audio, with the settings then in force
-        self.resample = Resampler(self.rate)
+        self.resample = PcmDecoder(self.rate)
         self.offset = 0.0  # seconds of audio of earlier streams of this session (settings changed)
         self.items: dict[int, str] = {}  # utterance -> item id
         self.sent: dict[int, int] = {}  # utterance -> stable words already sent as deltas
@@ -92,7 +93,7 @@ class RealtimeSession:
         if self.stream is not None and (rate != self.rate or options != self.options):
             await self._flush()  # the next audio starts a stream with the new settings
         self.rate, self.options = rate, options
-        self.resample = Resampler(rate)
+        self.resample = PcmDecoder(rate)
         await self.emit("transcription_session.updated" if legacy else "session.updated",
                         session=self.description(legacy))
 

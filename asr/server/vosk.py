@@ -10,7 +10,8 @@ server closes. Anything wrong gets ``{"error": MESSAGE}`` and the session goes o
 from __future__ import annotations
 
 from asr.server.events import BadMessage, VoskConfig, checked, parse_json
-from asr.server.live import CLOSE_NORMAL, LiveSessions, Resampler, SessionEnd
+from asr.pcm import PcmDecoder
+from asr.server.live import CLOSE_NORMAL, LiveSessions, SessionEnd
 from asr.stream import Final, Partial
 
 
@@ -22,7 +23,7 @@ class VoskSession:
         self.rate = 16000
         self.words = True
         self.stream = None
-        self.resample = Resampler(self.rate)
+        self.resample = PcmDecoder(self.rate)
         self.partial = ""
 
     async def open(self) -> None:
@@ -45,7 +46,7 @@ class VoskSession:
         if self.stream is not None:
             return await self.send({"error": "config must come before the audio"})
         self.rate = int(config.sample_rate)
-        self.resample = Resampler(self.rate)
+        self.resample = PcmDecoder(self.rate)
         self.words = config.words
 
     async def audio(self, pcm: bytes) -> None:
