@@ -47,11 +47,22 @@ class MoonshineEncoder:
 
     def run(self, waves: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(batch, samples)`` float32 zero-padded 16 kHz, ``(batch,)`` valid samples -> ``(batch, frames, width)``
-        and ``(batch,)`` valid frames."""
-        if waves.shape[-1] < MIN_SAMPLES:  # shorter than one frame's receptive field: zero-padded to give one
-            waves = np.pad(waves, ((0, 0), (0, MIN_SAMPLES - waves.shape[-1])))
-        feeds = {"input_values": np.ascontiguousarray(waves, dtype=np.float32)}
-        if self.masked:
-            feeds["attention_mask"] = (np.arange(waves.shape[1])[None, :] < lengths[:, None]).astype(np.int64)
-        out = self.session.run(None, feeds)[0]
-        return out, num_frames(np.asarray(lengths, dtype=np.int64)).clip(max=out.shape[1])
+        (zero past each one's frames) and ``(batch,)`` valid frames.
+
+        One utterance at a time, each without its padding: the graph's output depends on the padding, attention
+        mask or not (measured on two test utterances: up to 1.8 apart, against features of mean size 0.3).
+        """
+        outs = []
+        for wave, n in zip(waves, np.asarray(lengths).tolist()):
+            x = np.ascontiguousarray(wave[None, : max(int(n), 1)], dtype=np.float32)
+            if x.shape[1] < MIN_SAMPLES:  # shorter than one frame's receptive field: zero-padded to give one
+                x = np.pad(x, ((0, 0), (0, MIN_SAMPLES - x.shape[1])))
+            feeds = {"input_values": x}
+            if self.masked:
+                feeds["attention_mask"] = np.ones(x.shape, dtype=np.int64)
+            outs.append(self.session.run(None, feeds)[0][0])
+        frames = np.array([o.shape[0] for o in outs], dtype=np.int64)
+        batch = np.zeros((len(outs), int(frames.max(initial=1)), self.width), dtype=np.float32)
+        for i, o in enumerate(outs):
+            batch[i, : o.shape[0]] = o
+        return batch, frames

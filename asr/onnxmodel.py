@@ -108,5 +108,5 @@ class _WhisperGraph:
             piece = np.clip(lengths - start, 1, self.WINDOW).astype(np.int64)
             parts.append(self.session.run(["feats"], {"waves": waves[:, start: start + self.WINDOW],
                                                        "lengths": piece})[0])
-        frames = np.maximum((lengths + 319) // 320, 1)  # one per 320 samples, rounded up (WhisperEncoder.num_frames)
+        frames = (np.maximum(lengths // 160, 1) + 1) // 2  # as WhisperEncoder.num_frames (not imported: torch)
         return np.concatenate(parts, 1), frames.astype(np.int64)

@@ -136,7 +136,7 @@ def load_encoder(kind: str, encoder: str):
 
 class EncoderFeatures(nn.Module):
     """``(batch, samples)`` 16 kHz waveforms -> ``(batch, frames, len(layers) * width)``: the chosen hidden states
-    of a frozen encoder side by side (the network's front mixes them, :class:`asr.model.LayerMix`).
+    of a frozen encoder side by side (the network's front mixes them, :class:`asr.model.FrameStack`).
 
     Same call as :class:`asr.features.LogMel`, so training, transcription and export treat both alike.
     """
@@ -147,24 +147,27 @@ class EncoderFeatures(nn.Module):
         # In a tuple, out of state_dict() and parameters(): the weights come from config.encoder, never from our
         # checkpoints, and the optimiser never sees them.
         self._encoder = (load_encoder(config.kind, config.encoder),)
-        self._module = [self.encoder] if isinstance(self.encoder, nn.Module) else []
-        width = self.encoder.dims.width if config.kind == "whisper" else self.encoder.width
+        self._modules_of_encoder = [self.encoder] if isinstance(self.encoder, nn.Module) else []
+        states = self.encoder.dims.layers + 1 if config.kind == "whisper" else 1  # Moonshine's graph gives its last
+        if not config.layers or any(not -states <= i < states for i in config.layers):
+            raise EncoderError(f"features.layers {list(config.layers)}: {config.encoder} has {states} hidden "
+                               f"state(s), 0 to {states - 1} (or -1 for the last)")
         self.layers = tuple(config.layers)
-        self.width = width
-        self.dim = width * len(self.layers)
+        self.width = self.encoder.dims.width if config.kind == "whisper" else self.encoder.width
+        self.dim = self.width * len(self.layers)
 
     @property
     def encoder(self):
         return self._encoder[0]
 
     def _apply(self, fn, recurse=True):
-        for module in self._module:
+        for module in self._modules_of_encoder:
             module._apply(fn, recurse)
         return super()._apply(fn, recurse)
 
     def train(self, mode: bool = True):
         super().train(mode)
-        for module in self._module:
+        for module in self._modules_of_encoder:
             module.eval()  # frozen: never in training mode
         return self
 

@@ -70,9 +70,12 @@ class WhisperEncoder(nn.Module):
         self.ln_post = nn.LayerNorm(dims.width)
 
     @staticmethod
-    def num_frames(num_samples: torch.Tensor) -> torch.Tensor:
-        """Encoder frames for waveforms of ``num_samples`` samples: one per 320 samples, rounded up."""
-        return torch.div(num_samples + 2 * HOP - 1, 2 * HOP, rounding_mode="floor").clamp(min=1)
+    def num_frames(num_samples):
+        """Encoder frames for waveforms of ``num_samples`` samples (integer array or tensor): Whisper's mel frames
+        (one per 160 samples, the last centred one dropped) halved by the strided convolution, rounded up; at
+        least one."""
+        mel = (num_samples // HOP).clip(min=1)
+        return (mel + 1) // 2
 
     def log_mel(self, waves: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(batch, samples)``, ``(batch,)`` valid samples -> ``(batch, n_mels, samples // 160)`` log-mel scaled as

@@ -47,12 +47,13 @@ def test_ctranslate2_and_hugging_face_files_give_the_weights_they_were_written_f
 
 def test_whisper_frames_do_not_depend_on_the_batch_and_every_state_is_given(ct2_folder):
     encoder = pretrained.load_whisper(ct2_folder)
-    long, short = 0.1 * torch.randn(16000), 0.1 * torch.randn(7000)
-    batch = torch.stack([long, torch.nn.functional.pad(short, (0, 9000))])
-    states, frames = encoder(batch, torch.tensor([16000, 7000]))
+    long, short = 0.1 * torch.randn(16000), 0.1 * torch.randn(7100)  # 44 mel frames and a part: 22 frames
+    batch = torch.stack([long, torch.nn.functional.pad(short, (0, 8900))])
+    states, frames = encoder(batch, torch.tensor([16000, 7100]))
     assert states.shape == (DIMS.layers + 1, 2, 50, DIMS.width)
-    assert frames.tolist() == [50, 22]  # one per 20 ms, rounded up
-    alone, _ = encoder(short[None], torch.tensor([7000]))
+    assert frames.tolist() == [50, 22]  # the 10-ms mel frames halved, rounded up
+    alone, _ = encoder(short[None], torch.tensor([7100]))
+    assert alone.shape[2] == 22
     assert torch.allclose(states[:, 1, :22], alone[:, 0], atol=1e-4)
     tiny, frames = encoder(0.1 * torch.randn(1, 100), torch.tensor([100]))  # shorter than one 20-ms stride
     assert frames.tolist() == [1] and tiny.shape[2] == 1
@@ -104,6 +105,13 @@ def test_missing_or_corrupt_whisper_weights_give_one_line_naming_the_file(tmp_pa
     with pytest.raises(EncoderError, match=expected) as caught:
         build_features(FeatureConfig(kind="whisper", encoder=str(folder)))
     assert str(folder) in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_layers_the_encoder_does_not_have_are_refused_in_one_line(ct2_folder, moonshine_file):
+    with pytest.raises(EncoderError, match=r"features.layers \[5\]: .* has 3 hidden state"):
+        build_features(FeatureConfig(kind="whisper", encoder=str(ct2_folder), layers=(5,)))
+    with pytest.raises(EncoderError, match="has 1 hidden state"):
+        build_features(FeatureConfig(kind="moonshine", encoder=str(moonshine_file), layers=(1,)))
 
 
 def test_a_file_that_is_no_moonshine_encoder_gives_one_line(tmp_path, ct2_folder):
