@@ -178,21 +178,23 @@ def read_ctranslate2(path: Path) -> dict[str, torch.Tensor]:
     return _from_ct2(raw)
 
 
+# CTranslate2's encoder names -> this module's: the stem and final norm, then each block's (under layer_N/).
+CT2_NAMES = {"conv1/weight": "conv1.weight", "conv1/bias": "conv1.bias", "conv2/weight": "conv2.weight",
+             "conv2/bias": "conv2.bias", "position_encodings/encodings": "positions", "num_heads": "heads",
+             "layer_norm/gamma": "ln_post.weight", "layer_norm/beta": "ln_post.bias"}
+CT2_BLOCK_NAMES = {"self_attention/layer_norm/gamma": "attn_ln.weight", "self_attention/layer_norm/beta": "attn_ln.bias",
+                   "self_attention/linear_0/weight": "qkv.weight", "self_attention/linear_0/bias": "qkv.bias",
+                   "self_attention/linear_1/weight": "out.weight", "self_attention/linear_1/bias": "out.bias",
+                   "ffn/layer_norm/gamma": "mlp_ln.weight", "ffn/layer_norm/beta": "mlp_ln.bias",
+                   "ffn/linear_0/weight": "mlp.0.weight", "ffn/linear_0/bias": "mlp.0.bias",
+                   "ffn/linear_1/weight": "mlp.2.weight", "ffn/linear_1/bias": "mlp.2.bias"}
+
+
 def _from_ct2(raw: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    state = {"conv1.weight": raw["conv1/weight"], "conv1.bias": raw["conv1/bias"],
-             "conv2.weight": raw["conv2/weight"], "conv2.bias": raw["conv2/bias"],
-             "positions": raw["position_encodings/encodings"], "heads": raw["num_heads"],
-             "ln_post.weight": raw["layer_norm/gamma"], "ln_post.bias": raw["layer_norm/beta"]}
+    state = {ours: raw[theirs] for theirs, ours in CT2_NAMES.items()}
     i = 0
     while f"layer_{i}/ffn/linear_0/weight" in raw:
-        src, dst = f"layer_{i}/", f"blocks.{i}."
-        pairs = {"self_attention/layer_norm/gamma": "attn_ln.weight", "self_attention/layer_norm/beta": "attn_ln.bias",
-                 "self_attention/linear_0/weight": "qkv.weight", "self_attention/linear_0/bias": "qkv.bias",
-                 "self_attention/linear_1/weight": "out.weight", "self_attention/linear_1/bias": "out.bias",
-                 "ffn/layer_norm/gamma": "mlp_ln.weight", "ffn/layer_norm/beta": "mlp_ln.bias",
-                 "ffn/linear_0/weight": "mlp.0.weight", "ffn/linear_0/bias": "mlp.0.bias",
-                 "ffn/linear_1/weight": "mlp.2.weight", "ffn/linear_1/bias": "mlp.2.bias"}
-        state.update({dst + d: raw[src + s] for s, d in pairs.items()})
+        state.update({f"blocks.{i}.{ours}": raw[f"layer_{i}/{theirs}"] for theirs, ours in CT2_BLOCK_NAMES.items()})
         i += 1
     return state
 

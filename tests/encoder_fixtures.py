@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from asr.whisper_encoder import WhisperDims, WhisperEncoder
+from asr.whisper_encoder import CT2_BLOCK_NAMES, CT2_NAMES, WhisperDims, WhisperEncoder
 
 DIMS = WhisperDims(n_mels=80, width=32, heads=2, layers=2)
 
@@ -28,18 +28,10 @@ def tiny_whisper_state(seed: int = 0) -> dict[str, torch.Tensor]:
 
 
 def _ct2_names(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    out = {"conv1/weight": state["conv1.weight"], "conv1/bias": state["conv1.bias"],
-           "conv2/weight": state["conv2.weight"], "conv2/bias": state["conv2.bias"],
-           "position_encodings/encodings": state["positions"], "num_heads": state["heads"].to(torch.int16),
-           "layer_norm/gamma": state["ln_post.weight"], "layer_norm/beta": state["ln_post.bias"]}
-    pairs = {"attn_ln.weight": "self_attention/layer_norm/gamma", "attn_ln.bias": "self_attention/layer_norm/beta",
-             "qkv.weight": "self_attention/linear_0/weight", "qkv.bias": "self_attention/linear_0/bias",
-             "out.weight": "self_attention/linear_1/weight", "out.bias": "self_attention/linear_1/bias",
-             "mlp_ln.weight": "ffn/layer_norm/gamma", "mlp_ln.bias": "ffn/layer_norm/beta",
-             "mlp.0.weight": "ffn/linear_0/weight", "mlp.0.bias": "ffn/linear_0/bias",
-             "mlp.2.weight": "ffn/linear_1/weight", "mlp.2.bias": "ffn/linear_1/bias"}
+    out = {theirs: state[ours] for theirs, ours in CT2_NAMES.items()}
+    out["num_heads"] = state["heads"].to(torch.int16)
     for i in range(DIMS.layers):
-        out.update({f"layer_{i}/{ct2}": state[f"blocks.{i}.{ours}"] for ours, ct2 in pairs.items()})
+        out.update({f"layer_{i}/{theirs}": state[f"blocks.{i}.{ours}"] for theirs, ours in CT2_BLOCK_NAMES.items()})
     return {"encoder/" + k: v for k, v in out.items()}
 
 

@@ -148,15 +148,20 @@ def test_bad_realtime_input_gets_error_events_and_the_session_goes_on(server, ta
             "input_audio_buffer_commit_empty"
         # Audio with no session.update at all: OpenAI's defaults (24 kHz, server VAD) apply.
         audio24 = soxr.resample(audio, 16000, 24000).astype(np.float32)
-        pcm = pcm16(audio24)
-        for i in range(0, len(pcm), 48000):
-            ws.send(json.dumps({"type": "input_audio_buffer.append", "audio": base64.b64encode(pcm[i:i + 48000]).decode()}))
-        transcripts = []
-        while len(transcripts) < 2:
-            event = json.loads(ws.recv(timeout=30))
-            if event["type"] == "conversation.item.input_audio_transcription.completed":
-                transcripts.append(event["transcript"])
-        assert transcripts == texts
+        assert appended_transcripts(ws, pcm16(audio24), 48000, 2) == texts
+
+
+def appended_transcripts(ws, pcm: bytes, piece: int, count: int, no_errors: bool = False) -> list[str]:
+    """Send ``pcm`` in appends of ``piece`` bytes, then wait for ``count`` completed transcripts."""
+    for i in range(0, len(pcm), piece):
+        ws.send(json.dumps({"type": "input_audio_buffer.append", "audio": base64.b64encode(pcm[i:i + piece]).decode()}))
+    transcripts = []
+    while len(transcripts) < count:
+        event = json.loads(ws.recv(timeout=30))
+        assert not (no_errors and event["type"] == "error"), event
+        if event["type"] == "conversation.item.input_audio_transcription.completed":
+            transcripts.append(event["transcript"])
+    return transcripts
 
 
 def health(server: str) -> dict:
@@ -258,16 +263,7 @@ def test_hostile_realtime_messages_get_error_events_and_the_session_still_transc
             error = errors_after(ws, message)
             assert error["type"] == "invalid_request_error" and error["param"] == param, (message[:80], error)
         ws.send(session_update(fmt={"type": "audio/pcm", "rate": 16000}))
-        pcm = pcm16(audio)
-        for i in range(0, len(pcm), 32000):
-            ws.send(json.dumps({"type": "input_audio_buffer.append", "audio": base64.b64encode(pcm[i:i + 32000]).decode()}))
-        transcripts = []
-        while len(transcripts) < 2:
-            event = json.loads(ws.recv(timeout=30))
-            assert event["type"] != "error", event
-            if event["type"] == "conversation.item.input_audio_transcription.completed":
-                transcripts.append(event["transcript"])
-        assert transcripts == texts
+        assert appended_transcripts(ws, pcm16(audio), 32000, 2, no_errors=True) == texts
 
 
 HOSTILE_VOSK = [

@@ -32,8 +32,13 @@ class FeatureCache:
         self.features = features
         self.setting = f"{REVISION}|{c.kind}|{c.encoder}|{','.join(map(str, c.layers))}"
         self.root = Path(root) / f"{c.kind}-{hashlib.sha1(self.setting.encode()).hexdigest()[:10]}"
+        self._paths: dict[Utterance, Path] = {}  # found by fill(): loading in training needs no stat
 
     def path(self, u: Utterance) -> Path:
+        """Where ``u``'s features are (or go)."""
+        return self._paths.get(u) or self._file(u)
+
+    def _file(self, u: Utterance) -> Path:
         stat = os.stat(u.audio_filepath)
         key = f"{self.setting}|{os.path.abspath(u.audio_filepath)}|{stat.st_size}|{stat.st_mtime_ns}|{u.span}"
         digest = hashlib.sha1(key.encode()).hexdigest()
@@ -46,8 +51,8 @@ class FeatureCache:
     @torch.no_grad()
     def fill(self, utts: list[Utterance], rank: int = 0, world: int = 1) -> tuple[int, float]:
         """Compute the missing features of this rank's share of ``utts``; -> (utterances computed, seconds of audio)."""
-        todo = {self.path(u): u for u in utts}
-        todo = [u for p, u in sorted(todo.items()) if not p.exists()][rank::world]
+        self._paths = {u: self._file(u) for u in dict.fromkeys(utts)}
+        todo = [u for p, u in sorted((p, u) for u, p in self._paths.items()) if not p.exists()][rank::world]
         if not todo:
             return 0, 0.0
         seconds = sum(u.duration for u in todo)
@@ -64,6 +69,3 @@ class FeatureCache:
                         np.save(out, f[:n].numpy().astype(np.float16))
                 bar.update(sum(u.duration for u in utts_in))
         return len(todo), seconds
-
-    def size_bytes(self) -> int:
-        return sum(p.stat().st_size for p in self.root.rglob("*.npy"))
