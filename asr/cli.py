@@ -269,11 +269,11 @@ def _print_summary(summary: dict) -> None:
     print(f"{summary['transcribed']} of {summary['utterances']} utterances transcribed "
           f"({summary['audio_seconds'] / 3600:.2f} h){scored}")
     for s in summary["skipped"]:
-        print(f"asr: error: {s['shard']}: {s['id']}: {s['error']} (skipped)", file=sys.stderr)
+        print(f"asr: error: {s['part']}: {s['id']}: {s['error']} (skipped)", file=sys.stderr)
 
 
 def _merge(args: argparse.Namespace) -> int:
-    from asr.corpus import merge
+    from asr.bulk.merge import merge
 
     summary = merge(Path(args.out))
     _print_summary(summary)
@@ -281,7 +281,7 @@ def _merge(args: argparse.Namespace) -> int:
 
 
 def _filter(args: argparse.Namespace) -> int:
-    from asr.corpus import Confidence, pseudo_manifest
+    from asr.bulk.pseudo import Confidence, pseudo_manifest
 
     rules = Confidence(min_logprob=args.min_logprob, max_no_speech=args.max_no_speech, min_words=args.min_words,
                        min_word_confidence=args.min_word_confidence)
@@ -467,14 +467,14 @@ def _average_parser(sub) -> None:
 
 def _corpus_parsers(sub) -> None:
     """`asr merge` and `asr filter` (`asr transcribe-corpus` parses its own arguments)."""
-    from asr.corpus import Confidence
+    from asr.bulk.pseudo import Confidence
 
     sub.add_parser("transcribe-corpus", add_help=False,
-                   help="transcribe manifests or folders in shards, over GPUs, nodes or CPU processes, resumably: "
+                   help="transcribe manifests or folders in parts, over GPUs, nodes or CPU processes, resumably: "
                         "asr transcribe-corpus --model M --out DIR INPUT... [--trainer.devices N]")
     sub.add_parser("shard", add_help=False,
                    help="write a training manifest into Lhotse Shar shards, resumably: asr shard M.jsonl --out DIR")
-    p = sub.add_parser("merge", help="join a transcribe-corpus folder's shards, in input order; score references")
+    p = sub.add_parser("merge", help="join a transcribe-corpus folder's parts, in input order; score references")
     p.add_argument("out", help="the --out folder of asr transcribe-corpus")
     p = sub.add_parser("filter", help="pseudo-labels: the confident rows of a transcribe-corpus folder, as a manifest")
     p.add_argument("out", help="the --out folder of asr transcribe-corpus")

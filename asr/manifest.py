@@ -37,17 +37,29 @@ class Utterance:
         return self.offset, (self.duration if self.offset else None)
 
 
-def read_manifest(path: str | os.PathLike, vocab: Vocabulary | None = Vocabulary(), check_files: bool = True) -> list[Utterance]:
-    """Read and validate a manifest. Text is normalised; paths become absolute.
+@dataclass(frozen=True)
+class Entry:
+    """One manifest line as written, before validation: the fields parsed, the audio path made absolute (against
+    the manifest's folder), the text not yet normalised. Every reader of manifests (training and evaluation,
+    ``asr transcribe-corpus``, ``asr prepare`` of an existing manifest) starts from these."""
 
-    Raises :class:`ManifestError` listing each bad line: not JSON, missing fields, a missing audio file,
-    empty text after normalisation, or characters outside ``vocab`` (skipped when ``vocab`` is None).
-    """
+    line: int  # 1-based line number in the file
+    audio_filepath: str
+    text: str | None = None
+    duration: float | None = None  # seconds
+    offset: float = 0.0  # seconds
+    speaker: str = ""
+    id: str | None = None  # the line's own id, when it gives one
+
+
+def read_entries(path: str | os.PathLike) -> tuple[list[Entry], list[str]]:
+    """Every line of the manifest at ``path`` that is an object with ``audio_filepath`` (and numbers where numbers
+    are due), and one ``"line N: why"`` for each line that is not; blank lines are skipped."""
     path = Path(path)
     if not path.is_file():
         raise ManifestError(f"{path}: no such manifest file")
     base = path.resolve().parent
-    utts: list[Utterance] = []
+    entries: list[Entry] = []
     problems: list[str] = []
     with open(path, encoding="utf-8") as f:
         for lineno, line in enumerate(f, 1):
@@ -56,33 +68,50 @@ def read_manifest(path: str | os.PathLike, vocab: Vocabulary | None = Vocabulary
             try:
                 row = json.loads(line)
                 audio = Path(row["audio_filepath"])
-                duration = float(row["duration"])
-                raw_text = row["text"]
-                offset = float(row.get("offset", 0.0) or 0.0)
-                speaker = str(row.get("speaker") or "")
+                text = row.get("text")
+                duration = row.get("duration")
+                entries.append(Entry(
+                    lineno, str(audio if audio.is_absolute() else Path(os.path.normpath(base / audio))),
+                    None if text is None else str(text), None if duration is None else float(duration),
+                    float(row.get("offset") or 0.0), str(row.get("speaker") or ""),
+                    None if row.get("id") is None else str(row["id"])))
             except json.JSONDecodeError as e:
                 problems.append(f"line {lineno}: not valid JSON ({e.msg})")
-                continue
             except KeyError as e:
                 problems.append(f"line {lineno}: missing field {e.args[0]!r}")
-                continue
             except (TypeError, ValueError, AttributeError):
-                problems.append(f"line {lineno}: not an object with audio_filepath, duration and text")
-                continue
-            audio = audio if audio.is_absolute() else Path(os.path.normpath(base / audio))
-            text = normalize(str(raw_text))
-            if check_files and not audio.is_file():
-                problems.append(f"line {lineno}: audio file not found: {audio}")
-            elif not text:
-                problems.append(f"line {lineno}: empty text")
-            elif vocab is not None and (bad := vocab.unknown(text)):
-                chars = "".join(sorted(bad))
-                problems.append(f"line {lineno}: characters outside the vocabulary: {chars!r} in {text!r}")
-            elif not (duration > 0 and math.isfinite(duration)) or offset < 0:
-                problems.append(f"line {lineno}: bad duration {duration} or offset {offset}")
-            else:
-                utts.append(Utterance(str(audio), duration, text, offset, speaker))
+                problems.append(f"line {lineno}: not an object with audio_filepath (and numbers for duration and "
+                                f"offset)")
+    return entries, problems
+
+
+def read_manifest(path: str | os.PathLike, vocab: Vocabulary | None = Vocabulary(), check_files: bool = True) -> list[Utterance]:
+    """Read and validate a training or evaluation manifest. Text is normalised; paths become absolute.
+
+    Raises :class:`ManifestError` listing each bad line: not JSON, missing fields, a missing audio file,
+    empty text after normalisation, or characters outside ``vocab`` (skipped when ``vocab`` is None).
+    """
+    path = Path(path)
+    entries, problems = read_entries(path)
+    utts: list[Utterance] = []
+    for e in entries:
+        missing = "duration" if e.duration is None else "text" if e.text is None else None
+        text = normalize(e.text or "")
+        if missing:
+            problems.append(f"line {e.line}: missing field {missing!r}")
+        elif check_files and not Path(e.audio_filepath).is_file():
+            problems.append(f"line {e.line}: audio file not found: {e.audio_filepath}")
+        elif not text:
+            problems.append(f"line {e.line}: empty text")
+        elif vocab is not None and (bad := vocab.unknown(text)):
+            chars = "".join(sorted(bad))
+            problems.append(f"line {e.line}: characters outside the vocabulary: {chars!r} in {text!r}")
+        elif not (e.duration > 0 and math.isfinite(e.duration)) or e.offset < 0:
+            problems.append(f"line {e.line}: bad duration {e.duration} or offset {e.offset}")
+        else:
+            utts.append(Utterance(e.audio_filepath, e.duration, text, e.offset, e.speaker))
     if problems:
+        problems.sort(key=lambda p: int(p.split()[1].rstrip(":")))
         raise ManifestError(listed(f"{path}: {len(problems)} bad line(s):", problems))
     if not utts:
         raise ManifestError(f"{path}: manifest has no utterances")

@@ -77,7 +77,7 @@ def loader(data: Path, config: Path, batches: int = 60) -> dict:
 
 def _transcribe(model: Path, manifests: list[Path], out: Path, processes: int) -> float:
     command = [sys.executable, "-m", "asr", "transcribe-corpus", "--model", str(model), "--out", str(out),
-               "--shard-hours", str(60 / 3600), "--trainer.accelerator", "cpu", "--trainer.devices", str(processes),
+               "--part-hours", str(60 / 3600), "--trainer.accelerator", "cpu", "--trainer.devices", str(processes),
                *map(str, manifests)]
     start = time.perf_counter()
     result = subprocess.run(command, capture_output=True, text=True)

@@ -1,5 +1,6 @@
 import json
 import random
+import shutil
 
 import pytest
 import soundfile as sf
@@ -49,6 +50,33 @@ def test_every_bad_line_is_listed(tmp_path, speech):
     assert "line 5: not valid JSON" in msg
     assert "line 6: missing field 'duration'" in msg
     assert "line 1" not in msg
+
+
+def test_one_reader_serves_training_transcription_and_preparation(tmp_path, speech):
+    """Training's reader, transcribe-corpus's plan and `asr prepare`'s NeMo layout read a line alike: the same
+    absolute audio path from a relative one, the same span, and the same one-line complaint about a bad line."""
+    from asr.bulk.plan import plan
+    from asr.corpora.layouts import FormatError, nemo
+
+    (tmp_path / "sub").mkdir()
+    audio = tmp_path / "sub" / "a.wav"
+    shutil.copy(speech[0][0], audio)
+    folder = tmp_path / "m"
+    folder.mkdir()
+    good = write_lines(folder / "good.jsonl", [
+        {"audio_filepath": "../sub/a.wav", "duration": 0.5, "offset": 0.25, "text": "Hello there", "speaker": "x"}])
+    utt, = read_manifest(good)
+    item, = [i for part in plan([str(good)]).parts for i in part]
+    row, = nemo(good)
+    assert utt.audio_filepath == item.audio_filepath == row.audio == str(audio)
+    assert (utt.offset, utt.duration) == (item.offset, item.duration) == (row.offset, row.duration) == (0.25, 0.5)
+    assert utt.text == item.text == "hello there"
+    bad = write_lines(folder / "bad.jsonl", [{"audio_filepath": "../sub/a.wav", "duration": "long", "text": "x"}])
+    for read in (read_manifest, lambda m: plan([str(m)]), lambda m: list(nemo(m))):
+        with pytest.raises(AsrError, match=r"(?s)bad.jsonl.*line 1: not an object with audio_filepath"):
+            read(bad)
+    with pytest.raises(FormatError, match="line 1: missing field 'text'"):
+        list(nemo(write_lines(folder / "untexted.jsonl", [{"audio_filepath": "../sub/a.wav"}])))
 
 
 def test_missing_manifest(tmp_path):

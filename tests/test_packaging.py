@@ -101,6 +101,41 @@ def test_a_missing_extra_is_named_in_one_line(tiny_model, tmp_path):
         assert err.startswith("asr: error: ") and f"pip install 'asr[{extra}]'" in err, err
 
 
+def test_the_extras_table_follows_pyproject():
+    """Each extra's modules in asr.extras.EXTRAS (what `require` looks for) are installed by that extra's
+    distributions in pyproject.toml (with the extras it includes), every extra has its entry, and the README's
+    install lines name every extra."""
+    import importlib.metadata
+    import re
+    import tomllib
+
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+
+    def canonical(name: str) -> str:
+        return re.sub(r"[-_.]+", "-", name).lower()
+
+    def dists(extra: str) -> set[str]:
+        out = set()
+        for req in extras[extra]:
+            if included := re.fullmatch(r"asr\[(.+)\]", req):
+                out |= {d for e in included.group(1).split(",") for d in dists(e)}
+            else:
+                out.add(canonical(re.match(r"[A-Za-z0-9_.-]+", req).group(0)))
+        return out
+
+    from asr.extras import EXTRAS
+
+    assert set(EXTRAS) == set(extras) - {"test", "all"}
+    assert set(re.findall(r"asr\[(\w+)\]", extras["all"][0].replace(",", "] asr["))) >= set(EXTRAS)
+    providers = importlib.metadata.packages_distributions()  # import name -> the distributions that install it
+    for extra, modules in EXTRAS.items():
+        for module in modules:
+            assert {canonical(d) for d in providers.get(module, [])} & dists(extra), \
+                f"{module} (EXTRAS[{extra!r}]) is installed by none of asr[{extra}]'s {sorted(dists(extra))}"
+    readme = (ROOT / "README.md").read_text()
+    assert set(re.findall(r"'asr\[(\w+)\]'", readme)) == set(EXTRAS) | {"all"}
+
+
 # -- the wheel in fresh virtual environments --------------------------------------------------------------
 
 def venv(path: Path, *requirements: str) -> Path:

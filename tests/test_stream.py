@@ -44,6 +44,43 @@ def three(speech):
     return audio, bounds, [t for _, t in speech[:3]]
 
 
+def test_the_endpointer_cuts_a_stream_into_utterances_without_a_model(three):
+    """The endpointer alone (no model): one start, the audio and one end per utterance, each utterance's audio the
+    stream's samples from its start to its end with nothing lost or doubled, at most `prefix` held before it."""
+    from asr.endpoint import Audio, End, Endpointer, Start
+
+    audio, bounds, _ = three
+
+    def cut(rules):
+        endpointer, cuts = Endpointer(rules), []
+        for i in range(0, audio.size, 1234):
+            cuts += endpointer.accept(audio[i:i + 1234])
+        return cuts + endpointer.finish()
+
+    cuts, bare = cut(EndpointRules(prefix=0.25)), cut(EndpointRules(prefix=0.0))
+    kinds = "".join({Start: "s", Audio: "a", End: "e"}[type(c)] for c in cuts)
+    assert kinds.replace("a", "") == "se" * 3 and not any(c.samples.size == 0 for c in cuts if isinstance(c, Audio))
+    starts, ends = [c.start for c in cuts if isinstance(c, Start)], [c.end for c in cuts if isinstance(c, End)]
+    fed, k = [np.zeros(0, np.float32)] * 3, -1
+    for c in cuts:
+        k += isinstance(c, Start)
+        if isinstance(c, Audio):
+            fed[k] = np.concatenate([fed[k], c.samples])
+    detected = [c.start for c in bare if isinstance(c, Start)]  # where speech was found: no prefix held
+    for (_, b), start, speech, end, got in zip(bounds, starts, detected, ends, fed):
+        assert speech - 0.25 * 16000 <= start <= speech and b < end  # the prefix is bounded; the pause ends it
+        np.testing.assert_array_equal(got, audio[start:start + got.size])
+        assert end - start - 512 <= got.size <= end - start  # to the VAD frame that ended it
+    without = Endpointer(EndpointRules(max_utterance=1.0), vad=False)
+    cuts = without.opening()
+    for i in range(0, 40000, 8000):  # the length limit is checked at each block's end
+        cuts += without.accept(audio[i:i + 8000])
+    cuts += without.commit() + without.finish()
+    assert [(type(c).__name__, getattr(c, "start", getattr(c, "end", None))) for c in cuts if not isinstance(c, Audio)] \
+        == [("Start", 0), ("End", 16000), ("Start", 16000), ("End", 32000), ("Start", 32000), ("End", 40000),
+            ("Start", 40000)]
+
+
 def test_a_session_finds_each_utterance_and_its_final_is_offline_transcription(tiny_model, three):
     model = asr.load(tiny_model, device="cpu")
     audio, bounds, _ = three
@@ -109,7 +146,7 @@ def test_without_vad_an_utterance_lasts_until_commit_or_its_length_limit(tiny_mo
     events = []
     for i in range(0, noise.size, 1600):
         events += session.accept(noise[i:i + 1600])
-        assert session._utt.samples <= 5 * 16000  # memory stays bounded by the limit
+        assert session.reader.samples <= 5 * 16000  # memory stays bounded by the limit
     finals = [e for e in events if isinstance(e, Final)]
     assert [(f.start, f.end) for f in finals] == [(0.0, 5.0), (5.0, 10.0)]
     last = session.commit()

@@ -8,7 +8,6 @@ afterwards by :func:`asr.corpora.preparation.with_durations`). Text stays raw:
 from __future__ import annotations
 
 import csv
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Iterator
 
 from asr.audio import AUDIO_SUFFIXES
 from asr.errors import AsrError
+from asr.manifest import read_entries
 
 
 @dataclass(frozen=True)
@@ -190,14 +190,10 @@ def csv_table(path: str | Path) -> Iterator[Row]:
 
 def nemo(path: str | Path) -> Iterator[Row]:
     """An existing NeMo manifest (JSON lines): re-validated and normalised."""
-    path = Path(path)
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-            p = Path(row["audio_filepath"])
-            yield Row(str(p if p.is_absolute() else path.parent / p), row["text"], float(row.get("offset", 0.0)),
-                      float(row["duration"]) if "duration" in row else None)
-        except (ValueError, KeyError, TypeError) as e:
-            raise FormatError(f"{path}:{lineno}: not a manifest line ({type(e).__name__}: {e})") from None
+    entries, problems = read_entries(path)
+    if problems:
+        raise FormatError(f"{path}: {problems[0]}")
+    for e in entries:
+        if e.text is None:
+            raise FormatError(f"{path}: line {e.line}: missing field 'text'")
+        yield Row(e.audio_filepath, e.text, e.offset, e.duration)

@@ -1,13 +1,13 @@
-"""``asr transcribe-corpus``: transcribe a corpus in shards with Lightning's ``Trainer.predict``, on one process or
+"""``asr transcribe-corpus``: transcribe a corpus in parts with Lightning's ``Trainer.predict``, on one process or
 many (DDP over GPUs, nodes through torchrun or SLURM, or CPU processes), resumably.
 
-Each rank takes the shards of the plan (:mod:`asr.corpus`) whose number modulo the world size is its rank, and
-skips those already done. A loader worker reads a shard's audio and cuts long files at pauses
+Each rank takes the parts of the plan (:mod:`asr.bulk`) whose number modulo the world size is its rank, and
+skips those already done. A loader worker reads a part's audio and cuts long files at pauses
 (:class:`asr.windows.WindowReader`), so the ranks' processes only run the network, over windows of the whole
-shard bucketed by length; decoding (beam search and the LM on the CPU) runs on a thread beside the next shard's
-forward passes. A shard's rows go to its file when the whole shard is done, through a temporary name: a rank
-killed mid-shard leaves nothing of that shard, and the same command again does exactly what is left. At the end
-rank 0 merges the shards (``merged.jsonl``, ``summary.json``).
+part bucketed by length; decoding (beam search and the LM on the CPU) runs on a thread beside the next part's
+forward passes. A part's rows go to its file when the whole part is done, through a temporary name: a rank
+killed mid-part leaves nothing of that part, and the same command again does exactly what is left. At the end
+rank 0 merges the parts (``merged.jsonl``, ``summary.json``).
 """
 
 from __future__ import annotations
@@ -25,7 +25,9 @@ import pytorch_lightning as pl
 import torch
 import yaml
 
-from asr import checkpoint, corpus
+from asr import checkpoint
+from asr.bulk import plan as bulk
+from asr.bulk.merge import merge
 from asr.assemble import Assembler, Assembly, Result
 from asr.audio import SAMPLE_RATE
 from asr.batching import pack_sorted
@@ -35,12 +37,12 @@ from asr.modelfolder import find
 from asr.windows import SegmentOptions, Span, WindowReader
 
 
-class ShardSet(torch.utils.data.IterableDataset):
-    """Shards ``indices`` of the plan, read in loader workers (each worker every n-th shard): each utterance's
+class PartSet(torch.utils.data.IterableDataset):
+    """Parts ``indices`` of the plan, read in loader workers (each worker every n-th part): each utterance's
     windows and audio, or the reason it could not be read. Iterable rather than sized: a rank may have nothing
     left to do, and Lightning refuses a sized loader of length zero on one rank only."""
 
-    def __init__(self, plan: corpus.Plan, indices: list[int], segmenting: SegmentOptions, frame_seconds: float):
+    def __init__(self, plan: bulk.Plan, indices: list[int], segmenting: SegmentOptions, frame_seconds: float):
         self.plan, self.indices = plan, indices
         self.reader = WindowReader(segmenting, frame_seconds)
 
@@ -52,7 +54,7 @@ class ShardSet(torch.utils.data.IterableDataset):
 
     def read(self, index: int) -> dict:
         entries = []
-        for item in self.plan.shards[index]:
+        for item in self.plan.parts[index]:
             entry = {"item": item, "windows": None, "duration": 0.0, "waves": [], "error": item.error}
             if item.error is None:
                 try:
@@ -65,8 +67,8 @@ class ShardSet(torch.utils.data.IterableDataset):
         return {"index": index, "entries": entries}
 
 
-def row(item: corpus.Item, result: Result | None, error: str | None, model: str) -> dict:
-    """What a shard file holds of one utterance: the transcript, its words and times, and what pseudo-labelling
+def row(item: bulk.Item, result: Result | None, error: str | None, model: str) -> dict:
+    """What a part file holds of one utterance: the transcript, its words and times, and what pseudo-labelling
     needs to trust it (mean log-probability, blank probability, the model)."""
     base = {"id": item.id, "audio_filepath": item.audio_filepath, "offset": item.offset, "model": model}
     if item.text is not None:
@@ -83,10 +85,10 @@ def row(item: corpus.Item, result: Result | None, error: str | None, model: str)
 
 
 class CorpusTranscriber(pl.LightningModule):
-    """The network in ``predict_step``; decoding and writing on a thread (:meth:`finish_shard`)."""
+    """The network in ``predict_step``; decoding and writing on a thread (:meth:`finish_part`)."""
 
     def __init__(self, recognizer: checkpoint.Recognizer, make_decoder: Callable[[], Decoder] | None,
-                 plan: corpus.Plan, out: Path, model_id: str, segmenting: SegmentOptions,
+                 plan: bulk.Plan, out: Path, model_id: str, segmenting: SegmentOptions,
                  max_batch_seconds: float = 200.0, num_workers: int = 1, decode_threads: int = 1):
         """``make_decoder`` gives the decoder each decoding thread uses (None: greedy); a beam decoder is one
         process pool shared by them (:mod:`asr.decoder_pool`)."""
@@ -102,19 +104,19 @@ class CorpusTranscriber(pl.LightningModule):
         self.pending: list[Future] = []
 
     def predict_dataloader(self) -> torch.utils.data.DataLoader:
-        """This rank's share of the shards still to do (every world-size-th of them, so that a rerun spreads what
+        """This rank's share of the parts still to do (every world-size-th of them, so that a rerun spreads what
         is left over all ranks). Asked for once the ranks exist (under DDP, Lightning starts them in ``predict``),
         and before any rank writes: Lightning compares the loaders across ranks first."""
         world, rank = self.trainer.world_size, self.trainer.global_rank
         if self.trainer.strategy.root_device.type == "cpu":  # ranks sharing the cores: one thread team each
             local = max(world // max(self.trainer.num_nodes, 1), 1)
             torch.set_num_threads(max((os.cpu_count() or 1) // local, 1))
-        todo = corpus.pending(self.out, self.plan)
+        todo = bulk.pending(self.out, self.plan)
         mine = todo[rank::world]
-        print(f"rank {rank}/{world}: {len(mine)} of {len(self.plan.shards)} shards to do "
-              f"({len(self.plan.shards) - len(todo)} done before)", file=sys.stderr, flush=True)
-        shards = ShardSet(self.plan, mine, self.segmenting, self.frame_seconds)
-        return torch.utils.data.DataLoader(shards, batch_size=None, num_workers=self.num_workers,
+        print(f"rank {rank}/{world}: {len(mine)} of {len(self.plan.parts)} parts to do "
+              f"({len(self.plan.parts) - len(todo)} done before)", file=sys.stderr, flush=True)
+        parts = PartSet(self.plan, mine, self.segmenting, self.frame_seconds)
+        return torch.utils.data.DataLoader(parts, batch_size=None, num_workers=self.num_workers,
                                            multiprocessing_context="spawn" if self.num_workers else None)
 
     @property
@@ -132,15 +134,15 @@ class CorpusTranscriber(pl.LightningModule):
         lengths = [len(w) for _, _, w in waves]
         outputs: list[np.ndarray | None] = [None] * len(waves)
         rec = self.recognizer()
-        order = sorted(range(len(waves)), key=lengths.__getitem__)  # bucketed by length across the shard's files
+        order = sorted(range(len(waves)), key=lengths.__getitem__)  # bucketed by length across the part's files
         for group in pack_sorted(order, lengths, self.max_batch_seconds * SAMPLE_RATE):
             for i, lp in zip(group, rec.run([waves[i][2] for i in group])):
                 outputs[i] = lp
         job = (batch["index"], batch["entries"], [(e, k, lp) for (e, k, _), lp in zip(waves, outputs)])
         if self.pool is None:
-            self.finish_shard(*job)
+            self.finish_part(*job)
             return
-        self.pending.append(self.pool.submit(self.finish_shard, *job))
+        self.pending.append(self.pool.submit(self.finish_part, *job))
         self._collect(block=False)
         while len(self.pending) > 2 * self.threads:  # decoding fell behind: hold the network, bound the memory
             self.pending.pop(0).result()
@@ -153,8 +155,8 @@ class CorpusTranscriber(pl.LightningModule):
             self.local.assembler = Assembler(self.make_decoder(), self.vocab, rec.frame_seconds, timestamps=True)
         return self.local.assembler
 
-    def finish_shard(self, index: int, entries: list[dict], outputs: list) -> None:
-        """Decode every utterance of a shard from its windows' outputs, and write the shard's file."""
+    def finish_part(self, index: int, entries: list[dict], outputs: list) -> None:
+        """Decode every utterance of a part from its windows' outputs, and write the part's file."""
         assemblies = {}
         for e in entries:
             if e["error"] is None:
@@ -170,7 +172,7 @@ class CorpusTranscriber(pl.LightningModule):
             assembly = assemblies[id(e)]
             self.assembler.decode_ready(assembly)
             rows.append(row(e["item"], self.assembler.finish(assembly), None, self.model_id))
-        corpus.write_shard(self.out, index, rows)
+        bulk.write_part(self.out, index, rows)
 
     def _collect(self, block: bool) -> None:
         keep = []
@@ -210,20 +212,20 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="asr transcribe-corpus", description=__doc__.split("\n\n")[0])
     p.add_argument("inputs", nargs="+", help="manifests (.jsonl; text, when present, is scored) or folders of audio")
     p.add_argument("--model", required=True, help="model.pt, a training .ckpt or a PyTorch model folder")
-    p.add_argument("--out", required=True, help="folder for the shard files, merged.jsonl and summary.json")
-    p.add_argument("--shard-hours", type=float, default=1.0, help="audio per shard (default 1 hour)")
+    p.add_argument("--out", required=True, help="folder for the part files, merged.jsonl and summary.json")
+    p.add_argument("--part-hours", type=float, default=1.0, help="audio per part (default 1 hour)")
     p.add_argument("--decode-config", help="beam search with the LM of this config (default: greedy, or the folder's)")
     p.add_argument("--beam-size", type=int)
     p.add_argument("--batch-seconds", type=float, default=200.0, help="padded audio seconds per forward pass")
     p.add_argument("--max-segment", type=float, default=SegmentOptions.max_segment)
     p.add_argument("--num-workers", type=int, default=1, help="loader workers per rank (reading and cutting audio)")
     p.add_argument("--decode-threads", type=int, default=1,
-                   help="threads per rank decoding beside the next shard's forward passes (0: in turn)")
+                   help="threads per rank decoding beside the next part's forward passes (0: in turn)")
     return p
 
 
 def transcribe_corpus(argv: list[str]) -> dict | None:
-    """Run the plan's pending shards on this rank; rank 0 merges at the end and returns the summary."""
+    """Run the plan's pending parts on this rank; rank 0 merges at the end and returns the summary."""
     trainer_options, argv = _trainer_options(argv)
     args = parser().parse_args(argv)
     options = {"accelerator": "auto", "devices": 1, **trainer_options}
@@ -232,9 +234,9 @@ def transcribe_corpus(argv: list[str]) -> dict | None:
     files = find(args.model)
     if files.model.endswith(".onnx"):
         raise AsrError(f"{files.model}: transcribe-corpus runs PyTorch models (Lightning): give the model.pt")
-    plan = corpus.plan(args.inputs, args.shard_hours)
+    plan = bulk.plan(args.inputs, args.part_hours)
     out = Path(args.out)
-    corpus.check_folder(out, plan)
+    bulk.check_folder(out, plan)
     recognizer = checkpoint.load(files.model)
     make_decoder = None
     if args.decode_config or files.decode_config or args.beam_size:
@@ -251,12 +253,12 @@ def transcribe_corpus(argv: list[str]) -> dict | None:
                 if not shared:
                     shared.append(DecoderPool(beam, max(args.decode_threads, 1)))
                 return shared[0]
-    module = CorpusTranscriber(recognizer, make_decoder, plan, out, corpus.model_identity(files.model),
+    module = CorpusTranscriber(recognizer, make_decoder, plan, out, bulk.model_identity(files.model),
                                SegmentOptions(max_segment=args.max_segment), args.batch_seconds, args.num_workers,
                                args.decode_threads)
     trainer = pl.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False,
                          use_distributed_sampler=False, **options)
     trainer.predict(module, return_predictions=False)
     if trainer.world_size > 1:
-        trainer.strategy.barrier()  # every rank's shards written before rank 0 merges
-    return corpus.merge(out) if trainer.global_rank == 0 else None
+        trainer.strategy.barrier()  # every rank's parts written before rank 0 merges
+    return merge(out) if trainer.global_rank == 0 else None

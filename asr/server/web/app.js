@@ -37,6 +37,19 @@ async function transcribe(blob, name) {
   status(`Done: ${name}.`);
 }
 
+// A word as a span: shaded by its confidence, its times kept for seeking (a click plays from it).
+function wordSpan(w) {
+  const span = document.createElement("span");
+  span.className = "w";
+  span.textContent = w.word;
+  span.dataset.start = w.start;
+  span.dataset.end = w.end;
+  const c = w.confidence === undefined ? 1 : w.confidence;
+  span.style.opacity = (0.35 + 0.65 * c).toFixed(2);
+  span.title = `${w.start.toFixed(2)}–${w.end.toFixed(2)} s, confidence ${(100 * c).toFixed(0)} %`;
+  return span;
+}
+
 function show(body, blob, seconds) {
   $("result").hidden = false;
   $("duration").textContent = `${body.duration.toFixed(1)} s`;
@@ -58,16 +71,7 @@ function show(body, blob, seconds) {
   for (const seg of segments) {
     const p = document.createElement("p");
     while (k < words.length && (words[k].start < seg.end || seg === segments[segments.length - 1])) {
-      const w = words[k++];
-      const span = document.createElement("span");
-      span.className = "w";
-      span.textContent = w.word;
-      span.dataset.start = w.start;
-      span.dataset.end = w.end;
-      const c = w.confidence === undefined ? 1 : w.confidence;
-      span.style.opacity = (0.35 + 0.65 * c).toFixed(2);
-      span.title = `${w.start.toFixed(2)}–${w.end.toFixed(2)} s, confidence ${(100 * c).toFixed(0)} %`;
-      p.append(span, " ");
+      p.append(wordSpan(words[k++]), " ");
     }
     if (p.childNodes.length) box.append(p);
   }
@@ -190,116 +194,3 @@ document.querySelectorAll(".downloads button").forEach((b) => b.addEventListener
   a.click();
   a.remove();
 }));
-
-// Live: the microphone's PCM goes to /ws (Vosk's protocol) as it is captured; partial text shows while the
-// person speaks and each utterance's final result replaces it. The recording is kept for playback and the
-// downloads, built from the finals as the upload's verbose transcript is.
-let live = null;
-
-function liveBody(finals, duration) {
-  const words = finals.flatMap((f) => f.words);
-  return {
-    task: "transcribe", language: "english", duration, text: finals.map((f) => f.text).filter(Boolean).join(" "),
-    segments: finals.map((f, i) => ({ id: i, start: f.start, end: f.end, text: f.text })),
-    words: words.map(({ word, start, end }) => ({ word, start, end })), x_asr: { words },
-  };
-}
-
-function showLive(session, partial) {
-  const finals = session.finals;
-  $("result").hidden = false;
-  const box = $("transcript");
-  const body = liveBody(finals, 0);
-  if (body.words.length) show(body, null, 0);
-  else box.textContent = body.text;
-  $("player").hidden = true;  // the recording plays once it is over
-  $("duration").textContent = `${((performance.now() - session.started) / 1000).toFixed(1)} s`;
-  $("processing").textContent = "live";
-  $("rtf").textContent = "–";
-  if (partial) {
-    const p = document.createElement("p");
-    p.className = "partial";
-    p.textContent = partial;
-    box.append(p);
-  }
-}
-
-async function startLive() {
-  let media;
-  try {
-    media = await navigator.mediaDevices.getUserMedia({ audio: { channelCount: 1, echoCancellation: true } });
-  } catch (e) {
-    status(`No microphone: ${e.message}`, true);
-    return;
-  }
-  let context;
-  try {
-    context = new AudioContext({ sampleRate: 16000 });  // the browser resamples the microphone to 16 kHz
-  } catch (e) {
-    context = new AudioContext();  // the server resamples what it is told
-  }
-  await context.audioWorklet.addModule("/static/pcm-worklet.js");
-  const source = context.createMediaStreamSource(media);
-  const node = new AudioWorkletNode(context, "pcm-sender");
-  const key = new URLSearchParams(location.search).get("key");
-  const scheme = location.protocol === "https:" ? "wss" : "ws";
-  const socket = new WebSocket(`${scheme}://${location.host}/ws${key ? `?api_key=${encodeURIComponent(key)}` : ""}`);
-  socket.binaryType = "arraybuffer";
-  const chunks = [];
-  const recorder = new MediaRecorder(media);
-  recorder.ondataavailable = (e) => chunks.push(e.data);
-  const session = live = { media, context, socket, recorder, chunks, finals: [], started: performance.now() };
-  socket.onopen = () => {
-    socket.send(JSON.stringify({ config: { sample_rate: context.sampleRate, words: true } }));
-    node.port.onmessage = (e) => { if (socket.readyState === WebSocket.OPEN) socket.send(e.data); };
-    source.connect(node);
-    recorder.start();
-    status("Listening … speak, then click Stop.");
-  };
-  socket.onmessage = (e) => {
-    const body = JSON.parse(e.data);
-    if (body.error) { status(body.error, true); return; }
-    if (body.partial !== undefined) { showLive(session, body.partial); return; }
-    if (body.text !== undefined && (body.text || (body.result && body.result.length))) {
-      session.finals.push({ text: body.text, words: body.result || [],
-                            start: body.result && body.result.length ? body.result[0].start : 0,
-                            end: body.result && body.result.length ? body.result[body.result.length - 1].end : 0 });
-    }
-    showLive(session, "");
-  };
-  socket.onclose = () => finishLive();
-  socket.onerror = () => status("The live connection failed.", true);
-  $("live").classList.add("on");
-  $("live").textContent = "■ Stop";
-}
-
-function stopLive() {
-  if (!live) return;
-  live.context.close();
-  live.media.getTracks().forEach((t) => t.stop());
-  if (live.socket.readyState === WebSocket.OPEN) live.socket.send(JSON.stringify({ eof: 1 }));
-  else finishLive();
-}
-
-function finishLive() {
-  if (!live) return;
-  const session = live;
-  live = null;
-  $("live").classList.remove("on");
-  $("live").textContent = "● Live";
-  const seconds = (performance.now() - session.started) / 1000;
-  const done = () => {
-    const blob = new Blob(session.chunks, { type: session.recorder.mimeType || "audio/webm" });
-    const body = liveBody(session.finals, seconds);
-    last = { name: "live", body };
-    show(body, blob, seconds);
-    $("processing").textContent = "live";
-    status("Done: live transcript.");
-  };
-  if (session.recorder.state === "recording") {
-    session.recorder.onstop = done;
-    session.recorder.stop();
-  } else done();
-}
-
-$("live").addEventListener("click", () => (live ? stopLive() : startLive()));
