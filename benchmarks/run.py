@@ -23,14 +23,15 @@ from benchmarks.training import (DEMO_CONFIG, beam_speed, demo_model_config, gpu
 
 
 def streaming_figures(model: Path, data: Path) -> dict:
-    """Live recognition's figures, when the model was trained for it (else why not)."""
+    """Live sessions' memory; latency and capacity when the model was trained to read in chunks (else why not)."""
     from asr import checkpoint
     from asr.chunked import can_chunk, why_not_chunked
 
     recognizer = checkpoint.load(model, "cpu")
+    memory = streaming.session_memory(model, data)  # any model: live sessions reread what cannot be chunked
     if not can_chunk(recognizer):
-        return {"skipped": f"{model}: {why_not_chunked(recognizer)}"}
-    return {"accuracy": streaming.accuracy(model, data), "live": streaming.live(model, data)}
+        return {"skipped": f"{model}: {why_not_chunked(recognizer)}", "memory": memory}
+    return {"accuracy": streaming.accuracy(model, data), "live": streaming.live(model, data), "memory": memory}
 
 
 def corpus_figures(model: Path, data: Path) -> dict:

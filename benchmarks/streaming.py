@@ -7,6 +7,8 @@
 - ``latency``: clients on loopback send files at real-time pace over ``/ws`` (Vosk's protocol) and
   ``/v1/realtime`` (OpenAI's): seconds from the start of speech to the first partial text (and the first
   delta), and from the end of speech to the final result, p50 and p95;
+- ``memory``: the server's resident memory before, during and after rounds of sessions, some dropped
+  mid-utterance: it must come back within 50 MB of where it stood after the first session;
 - ``capacity``: 4, 8, 16 ... concurrent real-time streams: p95 of each reply's delay behind the audio it
   answers (from the moment the block's last sample was spoken, as a microphone delivers blocks), the largest
   count held at p95 <= 0.5 s, and the server's CPU seconds per second of audio a stream.
@@ -159,14 +161,15 @@ def _start_server(model: Path, port: int, *args: str) -> subprocess.Popen:
     proc = subprocess.Popen([sys.executable, "-m", "asr", "serve", "--model", str(model), "--port", str(port),
                              "--device", "cpu", "--api-key", "bench", *args],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(300):
+    deadline = time.monotonic() + 300  # loading a model (an encoder's too) on a busy machine
+    while proc.poll() is None and time.monotonic() < deadline:
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
             return proc
         except OSError:
             time.sleep(0.1)
     proc.kill()
-    raise RuntimeError("the server did not start")
+    raise RuntimeError(f"the server did not start (exit status {proc.poll()})")
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -227,6 +230,70 @@ def live(model_path: Path, data: Path, settings: ChunkSettings = SETTINGS["640+3
     return out
 
 
+def _rss_mb(pid: int) -> float:
+    """Resident memory of process ``pid`` and its children (the decoder pool's processes), in MB."""
+    total, pids = 0, [pid]
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    if children.is_file():
+        pids += [int(c) for c in children.read_text().split()]
+    for p in pids:
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+    return round(total / 1024, 1)
+
+
+async def _dropped_client(url: str, wave: np.ndarray) -> None:
+    """A client that goes away mid-utterance: half the audio at once, then the socket closed without eof."""
+    import websockets
+
+    async with websockets.connect(url, max_size=None) as ws:
+        await ws.send(json.dumps({"config": {"sample_rate": SAMPLE_RATE}}))
+        half = wave[: wave.size // 2]
+        step = int(BLOCK * SAMPLE_RATE)
+        for i in range(0, half.size, step):
+            await ws.send((np.clip(half[i:i + step], -1, 1) * 32767).astype("<i2").tobytes())
+            await ws.recv()
+
+
+def session_memory(model_path: Path, data: Path, rounds: int = 3, clients: int = 8) -> dict:
+    """The server's resident memory (with its decoder processes) at start, after one session, at the end of each
+    round of ``clients`` concurrent real-time sessions (half finish, half drop mid-utterance), and after all.
+    Issue: memory per session is bounded and given back when sessions close."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    utts = read_manifest(data / "test.jsonl")[:6]
+    waves = [read_audio(u.audio_filepath, *u.span) for u in utts]
+    long = np.concatenate([x for w in waves for x in (w, np.zeros(SAMPLE_RATE // 2, np.float32))])
+    proc = _start_server(model_path, port, "--max-sessions", str(clients + 4))
+    url = f"ws://127.0.0.1:{port}/ws?api_key=bench"
+    try:
+        out: dict = {"clients": clients, "session_audio_seconds": round(long.size / SAMPLE_RATE, 1),
+                     "start_mb": _rss_mb(proc.pid)}
+        asyncio.run(_vosk_client(url, waves[0]))
+        out["after_one_session_mb"] = _rss_mb(proc.pid)
+        out["after_rounds_mb"] = []
+        for r in range(rounds):
+            async def round_of_sessions():
+                await asyncio.gather(*[(_vosk_client if k % 2 else _dropped_client)(url, np.roll(long, k * 7919))
+                                       for k in range(clients)])
+
+            asyncio.run(round_of_sessions())
+            time.sleep(2.0)  # the server notices the dropped sockets and ends their sessions
+            out["after_rounds_mb"].append(_rss_mb(proc.pid))
+        out["growth_after_sessions_mb"] = round(out["after_rounds_mb"][-1] - out["after_one_session_mb"], 1)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    return out
+
+
 def print_streaming(figures: dict) -> None:
     for split, row in figures.get("accuracy", {}).items():
         line = f"{'streaming, ' + split:38} offline greedy {100 * row['offline_greedy_wer']:.2f} %"
@@ -244,3 +311,8 @@ def print_streaming(figures: dict) -> None:
             print(f"{'live, ' + n + ' streams':38} reply delay p50 {r['delay_p50']} s, p95 {r['delay_p95']} s; "
                   f"{r['cpu_seconds_per_audio_second']} CPU s per audio s")
         print(f"{'live, streams held (p95 <= 0.5 s)':38} {figures['live']['streams_held_at_p95_0.5s']}")
+    if "memory" in figures:
+        m = figures["memory"]
+        print(f"{'live, server memory (MB)':38} start {m['start_mb']}, after one session {m['after_one_session_mb']}, "
+              f"after each round of {m['clients']} sessions {m['after_rounds_mb']}: "
+              f"{m['growth_after_sessions_mb']:+} MB (<= 50)")

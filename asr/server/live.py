@@ -11,6 +11,7 @@ on a small thread pool so that no session's decoding holds up another's messages
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import json
 import logging
 import os
@@ -90,6 +91,9 @@ class LiveSessions:
     def release(self) -> None:
         with self.lock:
             self.active -= 1
+            idle = self.active == 0
+        if idle:
+            _trim_heap()
 
     def stream(self, options: StreamOptions | None = None) -> Stream:
         return self.model.stream(options or self.settings.stream)
@@ -134,6 +138,15 @@ def with_endpoints(options: StreamOptions, silence: float | None = None, thresho
     rules = replace(rules, **{k: v for k, v in (("silence", silence), ("threshold", threshold), ("prefix", prefix))
                               if v is not None})
     return replace(options, endpoints=rules, vad=options.vad if vad is None else vad)
+
+
+def _trim_heap() -> None:
+    """Give the pages that ended sessions freed back to the system: glibc's malloc keeps them for reuse, and the
+    server's resident memory would stay at its busiest (docs/streaming.md). Nothing where libc has no malloc_trim."""
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 async def serve_session(live: LiveSessions, websocket, make_session) -> None:
