@@ -14,6 +14,8 @@ binary format is memory-mapped, so the copies share pages).
 from __future__ import annotations
 
 import multiprocessing
+import os
+import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
@@ -36,6 +38,11 @@ def _decode(emissions: np.ndarray, lengths: np.ndarray) -> list[Hypothesis]:
     return _decoder.decode(emissions, lengths)
 
 
+def _ready(hold: float) -> int:
+    time.sleep(hold)  # busy a moment: each of the pool's first tasks lands in a worker of its own
+    return os.getpid()
+
+
 class DecoderPool(Decoder):
     """A :class:`asr.beam.BeamSearchDecoder` run by ``processes`` worker processes; the same answers."""
 
@@ -47,6 +54,12 @@ class DecoderPool(Decoder):
         self._pool = ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("spawn"),
                                          initializer=_start, initargs=(decoder.vocab.characters, decoder.lm,
                                                                        decoder.lexicon, decoder.options))
+        # Every worker started and its decoder built now, not at the first decode: the first request does not wait
+        # for a process and an LM to load, and a server's memory stands where it stays (docs/streaming.md).
+        try:
+            self.pids = sorted({f.result() for f in [self._pool.submit(_ready, 0.05) for _ in range(self.processes)]})
+        except BrokenProcessPool:
+            raise AsrError("a beam-search worker process could not start (out of memory?)") from None
 
     def decode(self, log_probs, lengths) -> list[Hypothesis]:
         """Each utterance of the batch to the next free worker; the results in order."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 
 import pytest
@@ -31,6 +32,7 @@ def test_the_pool_gives_the_decoders_answers_in_order_to_many_threads(beam):
     expected = [h.text for h in beam.decode(batch, lengths)]
     pool = DecoderPool(beam, 2)
     try:
+        assert len(pool.pids) == 2  # both workers up, their decoders built, before the first decode
         assert [h.text for h in pool.decode(batch, lengths)] == expected
         assert pool.describe() == beam.describe()
         results: dict[int, list[str]] = {}
@@ -46,5 +48,6 @@ def test_the_pool_gives_the_decoders_answers_in_order_to_many_threads(beam):
         assert all(results[i] == expected for i in range(6))
         hyp = pool.decode(batch[:1], lengths[:1])[0]
         assert hyp.frames and len(hyp.frames) == len(hyp.tokens)  # frames travel back for word times
+        assert sorted({f.result() for f in [pool._pool.submit(os.getpid) for _ in range(8)]}) == pool.pids  # no more
     finally:
         pool.close()
