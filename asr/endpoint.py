@@ -66,7 +66,7 @@ class Endpointer:
         self._held: list[np.ndarray] = []  # audio not in an utterance: the last `prefix` seconds of it
         self._held_start = 0  # its first sample in the stream
         self.start: int | None = None  # where the utterance in progress starts; None between utterances
-        self.held = 0  # samples handed to the utterance in progress
+        self.given = 0  # samples handed to the utterance in progress (Audio cuts)
 
     def opening(self) -> list[Cut]:
         """What the stream starts with: without a VAD, an utterance from sample 0."""
@@ -85,14 +85,14 @@ class Endpointer:
 
     def commit(self) -> list[Cut]:
         """End the utterance in progress now, if it holds audio (without a VAD, the next one opens)."""
-        if self.start is None or not self.held:
+        if self.start is None or not self.given:
             return []
         cuts = self._end(self.samples)
         return cuts + (self._begin(self.samples, detected=False) if self.vad is None else [])
 
     def clear(self) -> list[Cut]:
         """Forget the utterance in progress (its reader is dropped, no :class:`End`) and the audio held."""
-        self.start, self.held, self._quiet = None, 0, 0
+        self.start, self.given, self._quiet = None, 0, 0
         self._held, self._held_start = [], self.samples
         return self._begin(self.samples, detected=False) if self.vad is None else []
 
@@ -102,7 +102,7 @@ class Endpointer:
         if self.vad is not None:
             empty = np.zeros(0, np.float32)
             cuts += self._judge(self.vad(empty, last=True), empty, self.samples)
-        if self.start is not None and (self.held or self.vad is not None):
+        if self.start is not None and (self.given or self.vad is not None):
             cuts += self._end(self.samples)
         self.start = None
         return cuts
@@ -158,16 +158,16 @@ class Endpointer:
         return cuts + self._feed(held)
 
     def _begin(self, start: int, detected: bool) -> list[Cut]:
-        self.start, self.held, self._quiet = start, 0, 0
+        self.start, self.given, self._quiet = start, 0, 0
         return [Start(start, detected)]
 
     def _feed(self, samples: np.ndarray) -> list[Cut]:
         if self.start is None or not samples.size:
             return []
-        self.held += samples.size
+        self.given += samples.size
         return [Audio(samples)]
 
     def _end(self, end: int) -> list[Cut]:
-        self.start, self.held, self._quiet = None, 0, 0
+        self.start, self.given, self._quiet = None, 0, 0
         self._held, self._held_start = [], end
         return [End(end)]

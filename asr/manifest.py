@@ -52,15 +52,15 @@ class Entry:
     id: str | None = None  # the line's own id, when it gives one
 
 
-def read_entries(path: str | os.PathLike) -> tuple[list[Entry], list[str]]:
+def read_entries(path: str | os.PathLike) -> tuple[list[Entry], list[tuple[int, str]]]:
     """Every line of the manifest at ``path`` that is an object with ``audio_filepath`` (and numbers where numbers
-    are due), and one ``"line N: why"`` for each line that is not; blank lines are skipped."""
+    are due), and ``(line number, why)`` for each line that is not; blank lines are skipped."""
     path = Path(path)
     if not path.is_file():
         raise ManifestError(f"{path}: no such manifest file")
     base = path.resolve().parent
     entries: list[Entry] = []
-    problems: list[str] = []
+    problems: list[tuple[int, str]] = []
     with open(path, encoding="utf-8") as f:
         for lineno, line in enumerate(f, 1):
             if not line.strip():
@@ -76,13 +76,17 @@ def read_entries(path: str | os.PathLike) -> tuple[list[Entry], list[str]]:
                     float(row.get("offset") or 0.0), str(row.get("speaker") or ""),
                     None if row.get("id") is None else str(row["id"])))
             except json.JSONDecodeError as e:
-                problems.append(f"line {lineno}: not valid JSON ({e.msg})")
+                problems.append((lineno, f"not valid JSON ({e.msg})"))
             except KeyError as e:
-                problems.append(f"line {lineno}: missing field {e.args[0]!r}")
+                problems.append((lineno, f"missing field {e.args[0]!r}"))
             except (TypeError, ValueError, AttributeError):
-                problems.append(f"line {lineno}: not an object with audio_filepath (and numbers for duration and "
-                                f"offset)")
+                problems.append((lineno, "not an object with audio_filepath (and numbers for duration and offset)"))
     return entries, problems
+
+
+def lines(problems: list[tuple[int, str]]) -> list[str]:
+    """``(line number, why)`` pairs as ``"line N: why"``, in the file's order."""
+    return [f"line {n}: {why}" for n, why in sorted(problems)]
 
 
 def read_manifest(path: str | os.PathLike, vocab: Vocabulary | None = Vocabulary(), check_files: bool = True) -> list[Utterance]:
@@ -98,21 +102,20 @@ def read_manifest(path: str | os.PathLike, vocab: Vocabulary | None = Vocabulary
         missing = "duration" if e.duration is None else "text" if e.text is None else None
         text = normalize(e.text or "")
         if missing:
-            problems.append(f"line {e.line}: missing field {missing!r}")
+            problems.append((e.line, f"missing field {missing!r}"))
         elif check_files and not Path(e.audio_filepath).is_file():
-            problems.append(f"line {e.line}: audio file not found: {e.audio_filepath}")
+            problems.append((e.line, f"audio file not found: {e.audio_filepath}"))
         elif not text:
-            problems.append(f"line {e.line}: empty text")
+            problems.append((e.line, "empty text"))
         elif vocab is not None and (bad := vocab.unknown(text)):
             chars = "".join(sorted(bad))
-            problems.append(f"line {e.line}: characters outside the vocabulary: {chars!r} in {text!r}")
+            problems.append((e.line, f"characters outside the vocabulary: {chars!r} in {text!r}"))
         elif not (e.duration > 0 and math.isfinite(e.duration)) or e.offset < 0:
-            problems.append(f"line {e.line}: bad duration {e.duration} or offset {e.offset}")
+            problems.append((e.line, f"bad duration {e.duration} or offset {e.offset}"))
         else:
             utts.append(Utterance(e.audio_filepath, e.duration, text, e.offset, e.speaker))
     if problems:
-        problems.sort(key=lambda p: int(p.split()[1].rstrip(":")))
-        raise ManifestError(listed(f"{path}: {len(problems)} bad line(s):", problems))
+        raise ManifestError(listed(f"{path}: {len(problems)} bad line(s):", lines(problems)))
     if not utts:
         raise ManifestError(f"{path}: manifest has no utterances")
     return utts

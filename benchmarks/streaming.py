@@ -233,8 +233,7 @@ def live(model_path: Path, data: Path, settings: ChunkSettings = SETTINGS["640+3
 def _rss_mb(pid: int) -> float:
     """Resident memory of process ``pid`` and its children (the decoder pool's processes), in MB."""
     total, pids = 0, [pid]
-    children = Path(f"/proc/{pid}/task/{pid}/children")
-    if children.is_file():
+    for children in Path(f"/proc/{pid}/task").glob("*/children"):  # a pool's processes are a thread's children
         pids += [int(c) for c in children.read_text().split()]
     for p in pids:
         try:

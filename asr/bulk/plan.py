@@ -12,7 +12,7 @@ from pathlib import Path
 from asr.audio import AUDIO_SUFFIXES, audio_duration
 from asr.errors import AsrError, listed
 from asr.fileio import atomic_write_text
-from asr.manifest import read_entries
+from asr.manifest import lines, read_entries
 from asr.text import normalize
 
 PLAN_FILE = "plan.json"
@@ -48,7 +48,7 @@ def part_file(out: Path, index: int) -> Path:
 def _items_of_manifest(path: Path) -> list[Item]:
     entries, problems = read_entries(path)
     if problems:
-        raise AsrError(listed(f"{path}: {len(problems)} bad line(s)", problems))
+        raise AsrError(listed(f"{path}: {len(problems)} bad line(s)", lines(problems)))
     items = []
     for e in entries:
         ident = e.id or (e.audio_filepath if not e.offset else f"{e.audio_filepath}#{e.offset:.3f}")

@@ -15,7 +15,7 @@ from typing import Iterator
 
 from asr.audio import AUDIO_SUFFIXES
 from asr.errors import AsrError
-from asr.manifest import read_entries
+from asr.manifest import lines, read_entries
 
 
 @dataclass(frozen=True)
@@ -192,7 +192,7 @@ def nemo(path: str | Path) -> Iterator[Row]:
     """An existing NeMo manifest (JSON lines): re-validated and normalised."""
     entries, problems = read_entries(path)
     if problems:
-        raise FormatError(f"{path}: {problems[0]}")
+        raise FormatError(f"{path}: {lines(problems)[0]}")
     for e in entries:
         if e.text is None:
             raise FormatError(f"{path}: line {e.line}: missing field 'text'")
