@@ -209,10 +209,21 @@ def test_manifests_mix_with_weights(tmp_path, speech):
     write_manifest(tmp_path / "a.jsonl", utts[:4])
     write_manifest(tmp_path / "b.jsonl", utts[4:])
     a, b = str(tmp_path / "a.jsonl"), str(tmp_path / "b.jsonl")
-    assert mixed(a, None, Vocabulary()) == read_manifest(a)
+    one = mixed(a, None, Vocabulary())
+    assert one.utts == read_manifest(a) and one.epoch(0) is None
     both = mixed([a, b], [0.5, 2], Vocabulary(), seed=3)
-    texts = [u.text for u in both]
-    assert len(both) == 2 + 2 * len(utts[4:]) and all(texts.count(u.text) == 2 for u in utts[4:])
-    assert both == mixed([a, b], [0.5, 2], Vocabulary(), seed=3)  # the same half every time
+    epochs = [[both.utts[i].text for i in both.epoch(e)] for e in range(6)]
+    for texts in epochs:  # b twice, and half of a
+        assert len(texts) == 2 + 2 * len(utts[4:]) and all(texts.count(u.text) == 2 for u in utts[4:])
+        assert sum(texts.count(u.text) for u in utts[:4]) == 2
+    halves = {frozenset(t for t in texts if t in {u.text for u in utts[:4]}) for texts in epochs}
+    assert len(halves) > 1  # a different half of a in different epochs, so all of it is heard
+    again = mixed([a, b], [0.5, 2], Vocabulary(), seed=3)
+    assert [again.epoch(e) for e in range(6)] == [both.epoch(e) for e in range(6)]  # reproducible from the seed
+    sampler = DurationBatchSampler([u.duration for u in both.utts], 100.0, subset=both.epoch)
+    for e in range(3):
+        sampler.set_epoch(e)
+        assert sorted(i for batch in sampler for i in batch) == sorted(both.epoch(e))  # the sampler batches that share
+    assert len(mixed([a, b], [1, 1], Vocabulary(), max_duration=0).utts) == 0
     with pytest.raises(AsrError, match="one per train_manifest"):
         mixed([a, b], [1.0], Vocabulary())

@@ -296,3 +296,27 @@ def test_hostile_vosk_messages_get_errors_and_the_session_still_transcribes(serv
         last = json.loads(ws.recv(timeout=30))
         results += [last["text"]] if last.get("text") else []
         assert " ".join(results) == " ".join(texts) and "result" not in last
+
+
+def test_the_warm_up_reads_quiet_through_every_worker_before_the_first_client(tiny_model):
+    import threading
+
+    import asr.vad
+    from asr.api import load
+    from asr.server.live import LiveSessions
+
+    model = load(tiny_model, device="cpu")
+    threads, make = set(), model.stream
+
+    def stream(options):
+        threads.add(threading.current_thread().name)
+        return make(options)
+
+    model.stream = stream
+    live = LiveSessions(model)
+    try:
+        live.warm_up()
+        assert len(threads) == live.workers and all(t.startswith("asr-live") for t in threads)
+        assert asr.vad._session.cache_info().currsize == 1  # the VAD's model is loaded, not left to the first client
+    finally:
+        live.close()

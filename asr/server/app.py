@@ -341,7 +341,9 @@ def app_from_env():
     # batcher's). The main thread then only runs the event loop.
     with ThreadPoolExecutor(max_workers=1) as loader:
         model = loader.submit(load, config["model"], **config["load"]).result()
-    return create_app(Server(model, ServeSettings(**config["settings"])))
+    server = Server(model, ServeSettings(**config["settings"]))
+    server.live.warm_up()
+    return create_app(server)
 
 
 def serve(model: str, load_options: dict, settings: ServeSettings, host: str = "127.0.0.1", port: int = 8000,
@@ -363,6 +365,9 @@ def serve(model: str, load_options: dict, settings: ServeSettings, host: str = "
 
     os.environ[CONFIG_ENV] = json.dumps({"model": model, "load": load_options, "settings": asdict(settings)})
     os.environ[HEAD_TIMEOUT_ENV] = str(settings.head_timeout)  # read by each worker's connections
+    # oneDNN keeps up to 1,024 compiled kernels, one per input shape, and a live session's rereads are each a new
+    # shape: 45 MB kept after sessions end for nothing reused; 16 keep the repeating chunk shapes (docs/streaming.md).
+    os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "16")
     common = {"host": host, "port": port, "log_level": "info", "ws_max_size": int(settings.max_message_mb * 1048576),
               "http": "asr.server.protocol:HeadTimeoutProtocol"}  # sockets that never send a request are closed
     if workers > 1:

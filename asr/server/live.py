@@ -20,6 +20,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
+import numpy as np
+
+from asr.audio import SAMPLE_RATE
+from asr.endpoint import Endpointer
 from asr.stream import Stream, StreamOptions
 
 CLOSE_NORMAL = 1000
@@ -67,7 +71,26 @@ class LiveSessions:
         self.refused = 0
         self.lock = threading.Lock()
         # As many workers as cores: a session's decoding is CPU work, more threads would only compete.
-        self.pool = ThreadPoolExecutor(max_workers=max(os.cpu_count() or 1, 1), thread_name_prefix="asr-live")
+        self.workers = max(os.cpu_count() or 1, 1)
+        self.pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="asr-live")
+
+    def warm_up(self) -> None:
+        """Read a second of quiet through every worker thread before the first client comes: the VAD's model
+        loads and each thread's kernels are built now, so the first session is not slower than the rest and
+        the server's memory at start is what it is between sessions (docs/streaming.md)."""
+        together = threading.Barrier(self.workers)  # each worker takes one: a thread waits until all are busy
+
+        def one() -> None:
+            together.wait(timeout=60)
+            quiet = np.random.default_rng(0).normal(0, 1e-3, SAMPLE_RATE).astype(np.float32)
+            Endpointer(self.settings.stream.endpoints).accept(quiet)
+            session = self.model.stream(replace(self.settings.stream, vad=False))
+            session.accept(quiet)
+            session.finish()
+
+        for done in [self.pool.submit(one) for _ in range(self.workers)]:
+            done.result()
+        _trim_heap()
 
     def authorized(self, websocket) -> bool:
         if self.api_key is None:

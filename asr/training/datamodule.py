@@ -10,6 +10,7 @@ with the next unseen batch instead of starting the epoch again.
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
 
 import pytorch_lightning as pl
 import torch
@@ -26,20 +27,48 @@ from asr.training.stats import drawn
 from asr.training.wave_augment import WaveAugment, WaveAugmentConfig
 
 
-def mixed(manifests: str | list[str], weights: list[float] | None, vocab: Vocabulary, seed: int = 0) -> list[Utterance]:
-    """The utterances of one manifest, or of several each repeated ``weight`` times (a fractional part takes a
-    fixed random share of that manifest, drawn from ``seed``): how the demo mixes real and synthetic speech."""
+@dataclass
+class Mix:
+    """The training utterances of one or several manifests, and which of them each epoch trains on.
+
+    A manifest of weight ``w`` is read ``int(w)`` times every epoch; a fractional part (0.5) is a share of it drawn
+    afresh each epoch from ``seed`` and the epoch, so over epochs the whole manifest is heard, not one fixed half
+    (a fixed share left half the demo's synthetic speech unused: recipes/synthetic/RESULTS.md)."""
+
+    utts: list[Utterance]  # every copy an epoch may use; a fractional share's manifest is in it once more
+    always: list[int]  # positions in ``utts`` every epoch trains on
+    pools: list[tuple[int, int, int]]  # (first, end, count): ``count`` positions drawn from [first, end) each epoch
+    seed: int = 0
+
+    def epoch(self, epoch: int) -> list[int] | None:
+        """Positions in :attr:`utts` that ``epoch`` trains on; None when it is all of them."""
+        if not self.pools:
+            return None
+        drawn_now = [i for k, (first, end, count) in enumerate(self.pools)
+                     for i in random.Random(f"asr/mix/{self.seed}/{k}/{epoch}").sample(range(first, end), count)]
+        return self.always + sorted(drawn_now)
+
+
+def mixed(manifests: str | list[str], weights: list[float] | None, vocab: Vocabulary, seed: int = 0,
+          max_duration: float = float("inf")) -> Mix:
+    """The utterances of one manifest, or of several each read ``weight`` times an epoch (see :class:`Mix`), the
+    ones longer than ``max_duration`` seconds left out: how the demo mixes real and synthetic speech."""
     paths = [manifests] if isinstance(manifests, str) else list(manifests)
     weights = [1.0] * len(paths) if weights is None else list(weights)
     if len(weights) != len(paths) or any(w < 0 for w in weights):
         raise AsrError(f"data.train_weights: {len(paths)} non-negative weights needed, one per train_manifest; "
                        f"got {weights}")
-    out: list[Utterance] = []
+    utts: list[Utterance] = []
+    always: list[int] = []
+    pools: list[tuple[int, int, int]] = []
     for path, weight in zip(paths, weights):
-        utts = read_manifest(path, vocab)
-        share = random.Random(f"asr/mix/{seed}/{path}").sample(utts, round((weight % 1) * len(utts)))
-        out += utts * int(weight) + share
-    return out
+        read = [u for u in read_manifest(path, vocab) if u.duration <= max_duration]
+        always += range(len(utts), len(utts) + len(read) * int(weight))
+        utts += read * int(weight)
+        if (count := round((weight % 1) * len(read))) > 0:
+            pools.append((len(utts), len(utts) + len(read), count))
+            utts += read
+    return Mix(utts, always, pools, seed)
 
 
 class ASRDataModule(pl.LightningDataModule):
@@ -63,7 +92,7 @@ class ASRDataModule(pl.LightningDataModule):
         Args:
             train_manifest: JSON-lines manifest of the training utterances, or a list of them to mix.
             train_weights: with a list of manifests, how many times each one's utterances are seen an epoch (2:
-                each twice; 0.5: a fixed half of them, drawn from ``seed``); None = once each.
+                each twice; 0.5: half of them, drawn afresh each epoch from ``seed``); None = once each.
             val_manifest: manifest of the validation utterances (WER/CER are logged on it).
             train_shards: instead of ``train_manifest``, a folder of Lhotse Shar shards (``asr shard``), for
                 corpora too large to read as one file per utterance.
@@ -96,6 +125,7 @@ class ASRDataModule(pl.LightningDataModule):
         self.vocab = Vocabulary(vocabulary)
         self.feature_cache = feature_cache
         self._resume: dict | None = None
+        self.mix: Mix | None = None  # the manifests' utterances and each epoch's share (not with shards)
 
     def setup(self, stage: str | None = None) -> None:
         wave_augment = WaveAugment(self.augment, self.seed) if self.augment.active else None
@@ -105,9 +135,8 @@ class ASRDataModule(pl.LightningDataModule):
                   + (f" ({len(index.skipped)} unreadable shards left out)" if index.skipped else ""), flush=True)
             self.train_set = ShardDataset(index, self.vocab, wave_augment)
         else:
-            train = [u for u in mixed(self.train_manifest, self.train_weights, self.vocab, self.seed)
-                     if u.duration <= self.max_duration]
-            self.train_set = UtteranceDataset(train, self.vocab, wave_augment)
+            self.mix = mixed(self.train_manifest, self.train_weights, self.vocab, self.seed, self.max_duration)
+            self.train_set = UtteranceDataset(self.mix.utts, self.vocab, wave_augment)
         self.val_set = UtteranceDataset(read_manifest(self.val_manifest, self.vocab), self.vocab)
 
     def use_encoder(self, features, rank: int = 0, world: int = 1, barrier=lambda: None) -> None:
@@ -141,7 +170,8 @@ class ASRDataModule(pl.LightningDataModule):
         if isinstance(dataset, ShardDataset):
             sampler = ShardBatchSampler(dataset.index, max_seconds, slots=self.num_workers, **options)
         else:
-            sampler = DurationBatchSampler([u.duration for u in dataset.utts], max_seconds, **options)
+            sampler = DurationBatchSampler([u.duration for u in dataset.utts], max_seconds,
+                                           subset=self.mix.epoch if train and self.mix else None, **options)
         sampler.set_epoch(self.trainer.current_epoch if self.trainer else 0)
         if train and self._resume is not None:
             # Kept for every loader built: Lightning builds one just to count the steps for the LR schedule.

@@ -26,6 +26,7 @@ class DurationBatchSampler(Sampler[list[int]]):
     With speed perturbation or edge padding (``augment``) utterances are bucketed by their perturbed duration, so
     padding and ``max_seconds`` hold for the audio the model actually sees. :meth:`resume_at` skips the batches that an
     interrupted run already trained on; ``len()`` stays the whole epoch's count, as Lightning's loop expects.
+    ``subset`` (epoch -> indices) batches only the indices an epoch uses: a mix's share drawn afresh each epoch.
     """
 
     def __init__(
@@ -41,6 +42,7 @@ class DurationBatchSampler(Sampler[list[int]]):
         drop_uneven: bool = True,
         sortagrad: bool = False,
         on_epoch: Callable[[int], None] | None = None,
+        subset: Callable[[int], list[int] | None] | None = None,
     ):
         if max_seconds <= 0:
             raise ValueError("max_seconds must be positive")
@@ -55,6 +57,7 @@ class DurationBatchSampler(Sampler[list[int]]):
         self.drop_uneven = drop_uneven
         self.sortagrad = sortagrad
         self.on_epoch = on_epoch  # told each new epoch (the dataset's augmentation depends on it)
+        self.subset = subset  # epoch -> the indices it uses (a mix's fresh share); None: all
         self.epoch = 0
         self._skip: tuple[int, int] | None = None  # (epoch, batches to skip) after a resume
         self._cached: tuple[int, list[list[int]]] | None = None
@@ -82,11 +85,13 @@ class DurationBatchSampler(Sampler[list[int]]):
 
     def _make_batches(self) -> list[list[int]]:
         rng = random.Random(self.seed * 100_003 + self.epoch)
-        durations = self.durations
+        chosen = self.subset(self.epoch) if self.subset is not None else None
+        indices = range(len(self.durations)) if chosen is None else chosen
+        durations = [self.durations[i] for i in indices]
         if self.augment is not None:
-            durations = [perturbed_duration(self.augment, d, self.seed, self.epoch, i) for i, d in enumerate(durations)]
+            durations = [perturbed_duration(self.augment, d, self.seed, self.epoch, i) for i, d in zip(indices, durations)]
         key = [d * (1 + rng.uniform(-self.jitter, self.jitter)) for d in durations] if self.shuffle else None
-        batches = bucket(durations, self.max_seconds, key)
+        batches = [[indices[j] for j in b] for b in bucket(durations, self.max_seconds, key)]
         if self.shuffle and not (self.sortagrad and self.epoch == 0):
             rng.shuffle(batches)
         if self.num_replicas > 1:
