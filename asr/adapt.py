@@ -15,6 +15,8 @@ network's work), needs gradients through the network, so a PyTorch model, and re
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import torch
 
@@ -58,13 +60,17 @@ class Adapted:
         self.frame_seconds = recognizer.frame_seconds
         # (before, after) per waveform of the last run (not kept longer: a server reads without end)
         self.entropy: list[tuple[float, float]] = []
+        # Adapting tunes the shared network's weights in place: two threads at once (a server's sessions) would
+        # step on each other's weights and gradients, so utterances adapt one at a time.
+        self._lock = threading.Lock()
 
     def run(self, waves: list[np.ndarray]) -> list[np.ndarray]:
         """16 kHz ``(samples,)`` waveforms -> each one's ``(frames, vocab)`` log-probabilities after adapting
         to it. One waveform at a time: each gets its own weights."""
         warps = self.warps.pick(waves) if self.warps is not None else [1.0] * len(waves)
         self.entropy = []
-        return [self._adapt_and_read(w, warp) for w, warp in zip(waves, warps)]
+        with self._lock:
+            return [self._adapt_and_read(w, warp) for w, warp in zip(waves, warps)]
 
     # Gradients are needed even when the caller reads under torch.inference_mode(): tensors made there cannot
     # enter autograd, so the features too are computed with inference mode off.

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import time
+import threading
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
@@ -27,19 +27,22 @@ from asr.errors import AsrError
 from asr.text import Vocabulary
 
 _decoder: BeamSearchDecoder | None = None  # the worker process's own
+_everyone = None  # a barrier of all the pool's workers (given at start: it cannot travel with a task)
 
 
-def _start(characters: str, lm: str | None, lexicon: str | None, options: BeamOptions) -> None:
-    global _decoder
+def _start(characters: str, lm: str | None, lexicon: str | None, options: BeamOptions, everyone) -> None:
+    global _decoder, _everyone
     _decoder = BeamSearchDecoder(Vocabulary(characters), lm, lexicon, options)
+    _everyone = everyone
 
 
 def _decode(emissions: np.ndarray, lengths: np.ndarray) -> list[Hypothesis]:
     return _decoder.decode(emissions, lengths)
 
 
-def _ready(hold: float) -> int:
-    time.sleep(hold)  # busy a moment: each of the pool's first tasks lands in a worker of its own
+def _ready() -> int:
+    # A worker holds its task until every worker holds one, so the pool's first tasks land one per worker.
+    _everyone.wait(timeout=600)
     return os.getpid()
 
 
@@ -51,14 +54,15 @@ class DecoderPool(Decoder):
         self.decoder = decoder
         self.processes = max(int(processes), 1)
         # spawn: a forked child would inherit the server's threads and locks mid-use.
-        self._pool = ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("spawn"),
-                                         initializer=_start, initargs=(decoder.vocab.characters, decoder.lm,
-                                                                       decoder.lexicon, decoder.options))
+        spawn = multiprocessing.get_context("spawn")
+        self._pool = ProcessPoolExecutor(self.processes, mp_context=spawn, initializer=_start,
+                                         initargs=(decoder.vocab.characters, decoder.lm, decoder.lexicon,
+                                                   decoder.options, spawn.Barrier(self.processes)))
         # Every worker started and its decoder built now, not at the first decode: the first request does not wait
         # for a process and an LM to load, and a server's memory stands where it stays (docs/streaming.md).
         try:
-            self.pids = sorted({f.result() for f in [self._pool.submit(_ready, 0.05) for _ in range(self.processes)]})
-        except BrokenProcessPool:
+            self.pids = sorted({f.result() for f in [self._pool.submit(_ready) for _ in range(self.processes)]})
+        except (BrokenProcessPool, threading.BrokenBarrierError):
             raise AsrError("a beam-search worker process could not start (out of memory?)") from None
 
     def decode(self, log_probs, lengths) -> list[Hypothesis]:

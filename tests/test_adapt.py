@@ -55,6 +55,28 @@ def test_the_weights_come_back_and_nothing_carries_between_utterances(recognizer
         np.testing.assert_allclose(a, b, atol=1e-5)
 
 
+def test_threads_adapting_at_once_read_as_one_thread_alone(recognizer, waves):
+    """A server's sessions share one network, and adapting tunes its weights in place: they must take turns."""
+    import threading
+
+    adapted = Adapted(recognizer, steps=3, lr=1e-2)
+    alone = [adapted.run([w])[0] for w in waves[:2]]
+    together: dict[int, np.ndarray] = {}
+    start = threading.Barrier(4)
+
+    def read(k: int) -> None:
+        start.wait(timeout=60)
+        together[k] = adapted.run([waves[k % 2]])[0]
+
+    threads = [threading.Thread(target=read, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for k in range(4):
+        np.testing.assert_allclose(together[k], alone[k % 2], atol=1e-5)
+
+
 def test_only_the_input_layers_move(recognizer, waves):
     front = {id(p) for p in front_parameters(recognizer.model)}
     moved = []

@@ -48,6 +48,6 @@ def test_the_pool_gives_the_decoders_answers_in_order_to_many_threads(beam):
         assert all(results[i] == expected for i in range(6))
         hyp = pool.decode(batch[:1], lengths[:1])[0]
         assert hyp.frames and len(hyp.frames) == len(hyp.tokens)  # frames travel back for word times
-        assert sorted({f.result() for f in [pool._pool.submit(os.getpid) for _ in range(8)]}) == pool.pids  # no more
+        assert {f.result() for f in [pool._pool.submit(os.getpid) for _ in range(8)]} <= set(pool.pids)  # no more
     finally:
         pool.close()
