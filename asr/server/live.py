@@ -80,9 +80,10 @@ class LiveSessions:
         the server's memory at start is what it is between sessions (docs/streaming.md)."""
         together = threading.Barrier(self.workers)  # each worker takes one: a thread waits until all are busy
 
+        quiet = np.random.default_rng(0).normal(0, 1e-3, SAMPLE_RATE).astype(np.float32)  # read, never written
+
         def one() -> None:
             together.wait(timeout=60)
-            quiet = np.random.default_rng(0).normal(0, 1e-3, SAMPLE_RATE).astype(np.float32)
             Endpointer(self.settings.stream.endpoints).accept(quiet)
             session = self.model.stream(replace(self.settings.stream, vad=False))
             session.accept(quiet)
