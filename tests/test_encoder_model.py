@@ -78,6 +78,55 @@ def test_the_cache_is_computed_once_and_again_for_a_changed_file(whisper_model, 
     assert cache.fill([utt])[0] == 1
 
 
+def test_augmented_views_are_cached_once_each_and_redrawn_when_the_augmentation_changes(whisper_model, speech,
+                                                                                     tmp_path):
+    from asr.corpora.dsp import change_speed
+    from asr.manifest import Utterance
+    from asr.training.feature_cache import FeatureCache
+    from asr.training.wave_augment import WaveAugment, WaveAugmentConfig
+
+    model, _, _ = whisper_model
+    features = checkpoint.load(model).features
+    path, text = speech[0]
+    utt = Utterance(str(path), load_audio(path).numel() / 16000, text)
+    slow = WaveAugment(WaveAugmentConfig(speeds=(0.8,)), seed=3)
+    cache = FeatureCache(tmp_path / "cache", features, slow, views=2)
+    assert cache.fill([utt], augmented=[utt])[0] == 2 and cache.fill([utt], augmented=[utt])[0] == 0
+    wave = load_audio(path)
+    expected, _ = features(change_speed(wave, 0.8)[None], torch.tensor([change_speed(wave, 0.8).numel()]))
+    assert torch.allclose(cache.load(utt, 1), expected[0], atol=2e-3)  # view 1: the audio slowed, then encoded
+    assert cache.load(utt, 1).shape[0] > 1.2 * cache.load(utt, 0).shape[0]
+    assert cache.heard(utt, 1) == pytest.approx(utt.duration / 0.8) and cache.heard(utt, 0) == utt.duration
+    assert {cache.pick(epoch, 0) for epoch in range(20)} == {0, 1}  # each epoch draws its view afresh
+    fast = FeatureCache(tmp_path / "cache", features, WaveAugment(WaveAugmentConfig(speeds=(1.25,)), seed=3), views=2)
+    assert fast.fill([utt], augmented=[utt])[0] == 1  # a changed augmentation: view 1 anew, view 0 kept
+    with pytest.raises(AsrError, match="data.feature_views: 2 views need data.augment"):
+        FeatureCache(tmp_path / "cache", features, None, views=2)
+
+
+def test_training_batches_read_each_epochs_view_and_hold_its_duration(whisper_model, speech_manifest, tmp_path):
+    from asr.training.datamodule import ASRDataModule
+    from asr.training.wave_augment import WaveAugmentConfig
+
+    model, _, _ = whisper_model
+    features = checkpoint.load(model).features
+    dm = ASRDataModule(train_manifest=str(speech_manifest), val_manifest=str(speech_manifest), num_workers=0,
+                       max_batch_seconds=6, augment=WaveAugmentConfig(speeds=(0.5,)),
+                       feature_cache=str(tmp_path / "cache"), feature_views=2)
+    dm.setup()
+    dm.use_encoder(features)
+    cache, utts = dm.train_set.cache, dm.train_set.utts
+    for epoch in range(3):
+        loader = dm.train_dataloader()
+        loader.batch_sampler.set_epoch(epoch)
+        for indices, batch in zip(loader.batch_sampler, loader):
+            views = [cache.pick(epoch, i) for i in indices]
+            # each item is the view drawn for it; a half-speed view is twice the audio, and the batch holds that
+            assert batch["feat_lengths"].tolist() == [cache.load(utts[i], v).shape[0] for i, v in zip(indices, views)]
+            assert sum(cache.heard(utts[i], v) for i, v in zip(indices, views)) <= 6 or len(indices) == 1
+    assert dm.val_set.views is False and len(list((tmp_path / "cache").rglob("*.npy"))) == 2 * len(utts)
+
+
 def test_transcription_and_onnx_export_of_an_encoder_model(whisper_model, speech, tmp_path, capsys):
     model, _, _ = whisper_model
     assert main(["transcribe", "--model", str(model), str(speech[0][0])]) == 0

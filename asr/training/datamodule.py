@@ -87,6 +87,7 @@ class ASRDataModule(pl.LightningDataModule):
         augment: WaveAugmentConfig = WaveAugmentConfig(),
         vocabulary: str = CHARACTERS,
         feature_cache: str = "data/feature_cache",
+        feature_views: int = 1,
     ):
         """
         Args:
@@ -106,6 +107,9 @@ class ASRDataModule(pl.LightningDataModule):
             vocabulary: the model's characters (linked from ``model.vocabulary`` by ``asr train``).
             feature_cache: where a frozen encoder's features (``model.features.kind`` whisper, moonshine) are
                 kept once computed (:mod:`asr.training.feature_cache`); log-mel is computed as training goes.
+            feature_views: with such an encoder, the versions of each training utterance cached: 1 = as it is
+                (``augment`` does not apply); n = as it is and n - 1 copies augmented by ``augment``, each epoch
+                reading one drawn afresh. Each view costs the cache its time and disk again.
         """
         super().__init__()
         if (train_manifest is None) == (train_shards is None):
@@ -124,6 +128,7 @@ class ASRDataModule(pl.LightningDataModule):
         self.augment = augment
         self.vocab = Vocabulary(vocabulary)
         self.feature_cache = feature_cache
+        self.feature_views = feature_views
         self._resume: dict | None = None
         self.mix: Mix | None = None  # the manifests' utterances and each epoch's share (not with shards)
 
@@ -141,19 +146,24 @@ class ASRDataModule(pl.LightningDataModule):
 
     def use_encoder(self, features, rank: int = 0, world: int = 1, barrier=lambda: None) -> None:
         """Read a frozen encoder's features from the cache instead of audio: computed first where missing (each
-        rank its share, then ``barrier``). Waveform augmentation does not apply to them (docs/encoders.md)."""
+        rank its share, then ``barrier``). Waveform augmentation applies only through ``feature_views``, once,
+        before the encoder (docs/encoders.md)."""
         if isinstance(self.train_set, ShardDataset):
             raise AsrError("data.train_shards: training from shards reads audio; an encoder front-end needs "
                            "data.train_manifest (its features are cached per utterance)")
-        cache = FeatureCache(self.feature_cache, features)
-        count, seconds = cache.fill(self.train_set.utts + self.val_set.utts, rank, world)
+        views = self.feature_views
+        augment = WaveAugment(self.augment, self.seed) if views > 1 and self.augment.active else None
+        cache = FeatureCache(self.feature_cache, features, augment, views)
+        train = self.train_set.utts
+        count, seconds = cache.fill(self.val_set.utts + train, rank, world, augmented=train if views > 1 else ())
         barrier()
-        print(f"encoder features: {count} utterances ({seconds / 3600:.2f} h) computed, the rest read from "
-              f"{cache.root}", flush=True)
-        if self.augment.active:
-            print("data.augment does not apply to cached encoder features: training reads them as computed",
-                  flush=True)
+        print(f"encoder features: {count} files ({seconds / 3600:.2f} h of audio) computed, the rest read from "
+              f"{cache.root}" + (f"; {views} views of each training utterance" if views > 1 else ""), flush=True)
+        if self.augment.active and views == 1:
+            print("data.augment does not apply to cached encoder features (data.feature_views 1): training reads "
+                  "them as computed", flush=True)
         self.train_set.cache = self.val_set.cache = cache
+        self.train_set.views = views > 1
 
     def stats_waves(self, count: int):
         """Audio of ``count`` training utterances, the same on every rank, for the feature statistics."""
@@ -167,10 +177,16 @@ class ASRDataModule(pl.LightningDataModule):
         options = dict(shuffle=train, seed=self.seed, num_replicas=world, rank=rank,
                        augment=self.augment if train else None, drop_uneven=train,
                        sortagrad=self.sortagrad and train, on_epoch=dataset.set_epoch)
+        heard = None
+        if getattr(dataset, "cache", None) is not None:  # cached features: batches hold the audio behind the view each epoch reads
+            options["augment"] = None
+            if dataset.views:
+                cache, utts = dataset.cache, dataset.utts
+                heard = lambda epoch, i: cache.heard(utts[i], cache.pick(epoch, i))  # noqa: E731
         if isinstance(dataset, ShardDataset):
             sampler = ShardBatchSampler(dataset.index, max_seconds, slots=self.num_workers, **options)
         else:
-            sampler = DurationBatchSampler([u.duration for u in dataset.utts], max_seconds,
+            sampler = DurationBatchSampler([u.duration for u in dataset.utts], max_seconds, heard=heard,
                                            subset=self.mix.epoch if train and self.mix else None, **options)
         sampler.set_epoch(self.trainer.current_epoch if self.trainer else 0)
         if train and self._resume is not None:

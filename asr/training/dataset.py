@@ -24,6 +24,7 @@ class UtteranceDataset(Dataset):
         self.augment = augment
         self.epoch = 0
         self.cache = None  # an asr.training.feature_cache.FeatureCache: items are its features, not waveforms
+        self.views = False  # with a cache: each epoch reads the view it draws (training), else view 0
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -35,7 +36,8 @@ class UtteranceDataset(Dataset):
         u = self.utts[i]
         tokens = torch.tensor(self.vocab.encode(u.text), dtype=torch.long)
         if self.cache is not None:
-            return self.cache.load(u), tokens  # (frames, dim): a frozen encoder's, computed once
+            view = self.cache.pick(self.epoch, i) if self.views else 0
+            return self.cache.load(u, view), tokens  # (frames, dim): a frozen encoder's, computed once
         offset, duration = u.span
         wave = load_audio(u.audio_filepath, offset=offset, duration=duration)
         if self.augment is not None:

@@ -27,6 +27,8 @@ class DurationBatchSampler(Sampler[list[int]]):
     padding and ``max_seconds`` hold for the audio the model actually sees. :meth:`resume_at` skips the batches that an
     interrupted run already trained on; ``len()`` stays the whole epoch's count, as Lightning's loop expects.
     ``subset`` (epoch -> indices) batches only the indices an epoch uses: a mix's share drawn afresh each epoch.
+    ``heard`` ((epoch, index) -> seconds), when given, is the duration to bucket by instead: the augmented view of
+    cached encoder features an epoch reads (:mod:`asr.training.feature_cache`).
     """
 
     def __init__(
@@ -43,6 +45,7 @@ class DurationBatchSampler(Sampler[list[int]]):
         sortagrad: bool = False,
         on_epoch: Callable[[int], None] | None = None,
         subset: Callable[[int], list[int] | None] | None = None,
+        heard: Callable[[int, int], float] | None = None,
     ):
         if max_seconds <= 0:
             raise ValueError("max_seconds must be positive")
@@ -58,6 +61,7 @@ class DurationBatchSampler(Sampler[list[int]]):
         self.sortagrad = sortagrad
         self.on_epoch = on_epoch  # told each new epoch (the dataset's augmentation depends on it)
         self.subset = subset  # epoch -> the indices it uses (a mix's fresh share); None: all
+        self.heard = heard
         self.epoch = 0
         self._skip: tuple[int, int] | None = None  # (epoch, batches to skip) after a resume
         self._cached: tuple[int, list[list[int]]] | None = None
@@ -88,7 +92,9 @@ class DurationBatchSampler(Sampler[list[int]]):
         chosen = self.subset(self.epoch) if self.subset is not None else None
         indices = range(len(self.durations)) if chosen is None else chosen
         durations = [self.durations[i] for i in indices]
-        if self.augment is not None:
+        if self.heard is not None:
+            durations = [self.heard(self.epoch, i) for i in indices]
+        elif self.augment is not None:
             durations = [perturbed_duration(self.augment, d, self.seed, self.epoch, i) for i, d in zip(indices, durations)]
         key = [d * (1 + rng.uniform(-self.jitter, self.jitter)) for d in durations] if self.shuffle else None
         batches = [[indices[j] for j in b] for b in bucket(durations, self.max_seconds, key)]
