@@ -127,6 +127,26 @@ def test_training_batches_read_each_epochs_view_and_hold_its_duration(whisper_mo
     assert dm.val_set.views is False and len(list((tmp_path / "cache").rglob("*.npy"))) == 2 * len(utts)
 
 
+def test_training_with_views_batches_by_the_duration_of_each_epochs_view(whisper_model, speech_manifest, tmp_path):
+    from asr.training.cli import train
+
+    _, encoder, _ = whisper_model
+    cfg = {
+        "model": {"features": {"kind": "whisper", "encoder": str(encoder)},
+                  "network": {"front": "stack", "subsampling": 2, "hidden_size": 8, "num_layers": 1}},
+        "data": {"train_manifest": str(speech_manifest), "val_manifest": str(speech_manifest), "num_workers": 0,
+                 "max_batch_seconds": 12, "feature_cache": str(tmp_path / "cache"), "feature_views": 2,
+                 "augment": {"speeds": [0.8]}},
+        "trainer": {"max_steps": 2, "default_root_dir": str(tmp_path / "exp"), "enable_progress_bar": False,
+                    "logger": False, "limit_val_batches": 0},
+    }
+    (tmp_path / "views.yaml").write_text(yaml.safe_dump(cfg))
+    cli = train(["--config", str(tmp_path / "views.yaml")])
+    # The loader Lightning keeps is built before training starts: its sampler must already know the views.
+    assert cli.trainer.train_dataloader.batch_sampler.heard is not None and cli.trainer.global_step == 2
+    assert len(list((tmp_path / "cache").rglob("*.npy"))) == 2 * len(cli.datamodule.train_set.utts)
+
+
 def test_transcription_and_onnx_export_of_an_encoder_model(whisper_model, speech, tmp_path, capsys):
     model, _, _ = whisper_model
     assert main(["transcribe", "--model", str(model), str(speech[0][0])]) == 0

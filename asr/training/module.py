@@ -207,11 +207,15 @@ class ASRModule(pl.LightningModule):
         if saved is not None and saved.stats_mean and not self.features.config.stats_mean:
             self._set_features(saved)  # resumed: the statistics measured when the run began
 
-    def on_fit_start(self) -> None:
-        config = self.features.config
-        if config.kind != "log_mel":
+    def setup(self, stage: str) -> None:
+        # Here, not in on_fit_start: Lightning builds the training loader to count the LR schedule's steps before
+        # on_fit_start, and keeps it; its sampler must already see the cache (each view's duration).
+        if stage == "fit" and self.features.config.kind != "log_mel":
             self.trainer.datamodule.use_encoder(self.features, self.trainer.global_rank, self.trainer.world_size,
                                                 self.trainer.strategy.barrier)
+
+    def on_fit_start(self) -> None:
+        config = self.features.config
         if config.needs_stats and not config.stats_mean:
             datamodule = self.trainer.datamodule
             mean, std, count = feature_stats(datamodule.stats_waves(STATS_UTTERANCES), self.features.cpu())
