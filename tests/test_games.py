@@ -1,6 +1,7 @@
 """The real-speech corpus builder (asr.corpora.games.build) on clips made here; each reader has its own tests."""
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -106,6 +107,29 @@ def test_a_package_debian_does_not_have_is_named_in_one_line(tmp_path):
     with pytest.raises(AsrError, match=r"^Debian package no-such-game-xyz: could not download it \(") as e:
         unpack("no-such-game-xyz", tmp_path)
     assert "\n" not in str(e.value)
+
+
+def _unpack_in_a_process(args):
+    return unpack(*args)
+
+
+def test_games_in_parallel_fetch_a_shared_package_once(tmp_path, monkeypatch):
+    """Drascula and the Queen both read scummvm-data, in two processes: both get it, downloaded once."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    bin_dir, log = tmp_path / "bin", tmp_path / "downloads.log"
+    bin_dir.mkdir()
+    # A slow apt-get, so every process asks before the first one has finished; dpkg-deb makes the package's tree.
+    (bin_dir / "apt-get").write_text(f'#!/bin/sh\necho "$4" >> {log}\nsleep 1\ntouch "$4_2.7.0_all.deb"\n')
+    (bin_dir / "dpkg-deb").write_text('#!/bin/sh\nmkdir -p "$3/usr/share" && cp "$2" "$3/usr/share/data"\n')
+    for tool in bin_dir.iterdir():
+        tool.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    with ProcessPoolExecutor(3) as pool:
+        results = list(pool.map(_unpack_in_a_process, [("scummvm-data", tmp_path / "dl")] * 3))
+    assert [version for _, version in results] == ["2.7.0"] * 3
+    assert (tmp_path / "dl" / "scummvm-data" / "usr" / "share" / "data").exists()
+    assert log.read_text().split() == ["scummvm-data"]
 
 
 class _Serial:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import shutil
@@ -69,7 +70,18 @@ def unpack(package: str, folder: str | os.PathLike) -> tuple[Path, str]:
     marker = root / ".version"
     if marker.exists():
         return root, marker.read_text().strip()
-    debs = Path(folder) / "debs"
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    # Games read in parallel processes share packages (scummvm-data): one process fetches, the others wait and
+    # find it unpacked. Unlocked, one deleted the .deb the other had just downloaded.
+    with open(Path(folder) / f".{package}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if marker.exists():
+            return root, marker.read_text().strip()
+        return _fetch(package, Path(folder), root, marker)
+
+
+def _fetch(package: str, folder: Path, root: Path, marker: Path) -> tuple[Path, str]:
+    debs = folder / "debs"
     debs.mkdir(parents=True, exist_ok=True)
     for old in debs.glob(f"{package}_*.deb"):
         old.unlink()
