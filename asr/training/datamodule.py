@@ -152,10 +152,9 @@ class ASRDataModule(pl.LightningDataModule):
             raise AsrError("data.train_shards: training from shards reads audio; an encoder front-end needs "
                            "data.train_manifest (its features are cached per utterance)")
         views = self.feature_views
-        augment = WaveAugment(self.augment, self.seed) if views > 1 and self.augment.active else None
-        cache = FeatureCache(self.feature_cache, features, augment, views)
+        cache = FeatureCache(self.feature_cache, features, WaveAugment(self.augment, self.seed), views)
         train = self.train_set.utts
-        count, seconds = cache.fill(self.val_set.utts + train, rank, world, augmented=train if views > 1 else ())
+        count, seconds = cache.fill(self.val_set.utts + train, rank, world, augmented=train)
         barrier()
         print(f"encoder features: {count} files ({seconds / 3600:.2f} h of audio) computed, the rest read from "
               f"{cache.root}" + (f"; {views} views of each training utterance" if views > 1 else ""), flush=True)
@@ -178,7 +177,7 @@ class ASRDataModule(pl.LightningDataModule):
                        augment=self.augment if train else None, drop_uneven=train,
                        sortagrad=self.sortagrad and train, on_epoch=dataset.set_epoch)
         heard = None
-        if getattr(dataset, "cache", None) is not None:  # cached features: batches hold the audio behind the view each epoch reads
+        if getattr(dataset, "cache", None) is not None:  # batches hold the audio behind the view an epoch reads
             options["augment"] = None
             if dataset.views:
                 cache, utts = dataset.cache, dataset.utts

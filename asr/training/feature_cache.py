@@ -36,7 +36,7 @@ class FeatureCache:
     def __init__(self, root: str | os.PathLike, features: torch.nn.Module, augment: WaveAugment | None = None,
                  views: int = 1):
         """``features``: the front-end (:class:`asr.pretrained.EncoderFeatures`) whose output is kept under ``root``;
-        ``views``: versions kept of each augmented utterance (1 = as it is; more need ``augment``)."""
+        ``views``: versions kept of each augmented utterance (1 = as it is, ``augment`` unused; more need it)."""
         if views < 1:
             raise AsrError(f"data.feature_views: {views}; 1 or more (1 = the features as computed)")
         if views > 1 and (augment is None or not augment.config.active):
@@ -74,8 +74,7 @@ class FeatureCache:
 
     def pick(self, epoch: int, index: int) -> int:
         """The view training item ``index`` reads in ``epoch``: drawn afresh each epoch, uniformly."""
-        seed = self.augment.seed if self.augment else 0
-        return item_rng(seed, epoch, index, "view").randrange(self.views) if self.views > 1 else 0
+        return item_rng(self.augment.seed, epoch, index, "view").randrange(self.views) if self.views > 1 else 0
 
     def heard(self, u: Utterance, view: int) -> float:
         """Seconds of audio behind view ``view`` of ``u`` (a speed change or padding alters it): batches hold this."""
