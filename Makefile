@@ -83,7 +83,7 @@ tune_and_evaluate = $(BIN)/asr tune-lm --model $(1)/model.pt --manifest $(2)/dev
 # The main job on the built-in offline corpora (synthetic voices + real speech from Debian's games): prepare,
 # train on both, build + tune the LM on dev_real, evaluate every split, transcribe.
 # FRONT: the model's front-end, whisper (the default: Whisper tiny.en's frozen encoder reads people best) or
-# logmel (live audio read in chunks), moonshine, whisper_base; recipes/synthetic/RESULTS.md. rm exp/synthetic/model.pt to change.
+# logmel (live audio read in chunks), moonshine, whisper_base, whisper_tuned; recipes/synthetic/RESULTS.md. rm exp/synthetic/model.pt to change.
 FRONT ?= whisper
 FRONT_CONFIG := $(if $(filter-out logmel,$(FRONT)),--config recipes/synthetic/$(FRONT).yaml)
 # Whisper base's weights (150 MB, two packages) are installed only for the front-end that reads them.

@@ -105,7 +105,8 @@ def build(section: dict, state_dict: dict | None = None) -> Recognizer:
     config["layers"] = tuple(config.get("layers", (-1,)))
     features = build_features(FeatureConfig(**config))
     vocab = Vocabulary(section["vocabulary"])
-    model = BiLSTMCTC(ModelConfig(**section["model_config"]), features.dim, len(vocab), features.config.groups)
+    model = BiLSTMCTC(ModelConfig(**section["model_config"]), features.dim, len(vocab), features.config.groups,
+                      features.top() if hasattr(features, "top") else None)
     if state_dict is not None:
         model.load_state_dict(state_dict)
     return Recognizer(features.eval(), model.eval(), vocab)

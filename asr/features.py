@@ -33,6 +33,10 @@ class FeatureConfig:
     # Which hidden states feed the network (0 = the convolutional stem, -1 = the last block), mixed by learned
     # weights (SUPERB's weighted sum); Moonshine gives its last only.
     layers: tuple[int, ...] = (-1,)
+    # Whisper: its last n blocks (and final layer norm) are trained with the network under CTC, from the
+    # pretrained weights (asr.whisper_encoder.WhisperTop); the frozen encoder stops below them, so `layers` counts
+    # its states up to there and the cache keeps the state they read. 0: the whole encoder frozen.
+    tuned_blocks: int = 0
     sample_rate: int = SAMPLE_RATE  # Hz of the input waveforms
     n_mels: int = 80  # mel bins
     win_ms: float = 25.0  # analysis window, milliseconds

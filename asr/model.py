@@ -275,11 +275,14 @@ class BiLSTM(nn.Module):
 class BiLSTMCTC(nn.Module):
     """Log-mel features -> per-frame log-probabilities over the vocabulary (blank = 0)."""
 
-    def __init__(self, config: ModelConfig, feature_dim: int, vocab_size: int, groups: int = 1):
+    def __init__(self, config: ModelConfig, feature_dim: int, vocab_size: int, groups: int = 1,
+                 top: nn.Module | None = None):
         """``feature_dim``: the features' width (n_mels, or an encoder's layers side by side); ``groups``: how
-        many encoder layers those are (front "stack")."""
+        many encoder layers those are (front "stack"); ``top``: an encoder's blocks tuned with the network, run
+        first (``features.tuned_blocks``, :class:`asr.whisper_encoder.WhisperTop`)."""
         super().__init__()
         self.config = config
+        self.top = top
         if config.front == "conv":
             self.subsample = ConvSubsampling(feature_dim, config.conv_channels, config.subsampling)
         elif config.front == "stack":
@@ -300,6 +303,8 @@ class BiLSTMCTC(nn.Module):
         Returns:
             log-probabilities ``(batch, frames / subsampling, vocab)`` and ``(batch,)`` output frame counts.
         """
+        if self.top is not None:
+            feats = self.top(feats, lengths)
         x, lengths = self.subsample(feats, lengths)
         lengths = lengths.clamp(max=x.shape[1])
         out = self.lstm(x, lengths, chunk, right)

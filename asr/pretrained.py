@@ -182,7 +182,12 @@ class EncoderFeatures(nn.Module):
         # checkpoints, and the optimiser never sees them.
         self._encoder = (load_encoder(config.kind, config.encoder),)
         self._modules_of_encoder = [self.encoder] if isinstance(self.encoder, nn.Module) else []
-        states = self.encoder.dims.layers + 1 if config.kind == "whisper" else 1  # Moonshine's graph gives its last
+        if config.tuned_blocks and (config.kind != "whisper" or not 0 < config.tuned_blocks <= self.encoder.dims.layers):
+            raise EncoderError(f"features.tuned_blocks {config.tuned_blocks}: tuning needs a Whisper encoder's "
+                               f"blocks (1 to its count), not {config.kind} {config.encoder!r}")
+        # The blocks run frozen here: the tuned ones run in the network (asr.model.BiLSTMCTC's top).
+        self.frozen_blocks = self.encoder.dims.layers - config.tuned_blocks if config.kind == "whisper" else 0
+        states = self.frozen_blocks + 1 if config.kind == "whisper" else 1  # Moonshine's graph gives its last
         if not config.layers or any(not -states <= i < states for i in config.layers):
             raise EncoderError(f"features.layers {list(config.layers)}: {config.encoder} has {states} hidden "
                                f"state(s), 0 to {states - 1} (or -1 for the last)")
@@ -214,6 +219,14 @@ class EncoderFeatures(nn.Module):
 
         return num_frames(num_samples)
 
+    def top(self) -> nn.Module | None:
+        """Trainable copies of the encoder's tuned blocks (``features.tuned_blocks``), None when all are frozen."""
+        if not self.config.tuned_blocks:
+            return None
+        from asr.whisper_encoder import WhisperTop
+
+        return WhisperTop(self.encoder, self.config.tuned_blocks, WHISPER_WINDOW // 320)  # 320 samples a frame
+
     def file(self) -> Path | None:
         """The encoder's ONNX file, for an encoder that is one (Moonshine); None for Whisper (exported from here)."""
         return Path(self.encoder.path) if self.config.kind == "moonshine" else None
@@ -233,7 +246,7 @@ class EncoderFeatures(nn.Module):
         if self.config.kind == "whisper" and waves.shape[1] > WHISPER_WINDOW:
             return self._windowed(waves, lengths)
         if self.config.kind == "whisper":
-            states, frames = self.encoder(waves, lengths)
+            states, frames = self.encoder(waves, lengths, self.frozen_blocks)
             feats = torch.cat([states[i] for i in self.layers], -1).float()
         else:
             out, frames = self.encoder.run(waves.detach().float().cpu().numpy(), lengths.cpu().numpy())

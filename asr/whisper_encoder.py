@@ -95,13 +95,17 @@ class WhisperEncoder(nn.Module):
             log = (torch.maximum(log, top - 8.0) + 4.0) / 4.0
             return (log * valid.to(log.dtype)).transpose(1, 2), frames
 
-    def forward(self, waves: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, waves: torch.Tensor, lengths: torch.Tensor,
+                blocks: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """
         Args:
             waves: ``(batch, samples)`` zero-padded; lengths: ``(batch,)`` valid samples (at most 30 s each).
+            blocks: run only the first this many blocks (the rest are tuned elsewhere, :class:`WhisperTop`); their
+                last state then comes without the final layer norm. None: all of them.
         Returns:
-            ``(layers + 1, batch, frames, width)`` hidden states and ``(batch,)`` valid frames.
+            ``(blocks + 1, batch, frames, width)`` hidden states and ``(batch,)`` valid frames.
         """
+        blocks = len(self.blocks) if blocks is None else blocks
         if waves.shape[1] < 2 * HOP:  # shorter than one encoder frame: zero-padded to give one
             waves = nn.functional.pad(waves, (0, 2 * HOP - waves.shape[1]))
         mel, mel_frames = self.log_mel(waves, lengths)
@@ -118,11 +122,42 @@ class WhisperEncoder(nn.Module):
         exporting = torch.onnx.is_in_onnx_export()
         mask = None if not exporting and bool(valid.all()) else valid[:, None, None, :]
         states = [x]
-        for block in self.blocks:
+        for block in self.blocks[:blocks]:
             x = block(x, mask)
             states.append(x)
-        states[-1] = self.ln_post(x)
+        if blocks == len(self.blocks):
+            states[-1] = self.ln_post(x)
         return torch.stack(states), frames
+
+
+class WhisperTop(nn.Module):
+    """Whisper's last blocks and final layer norm as trainable layers of the network (``features.tuned_blocks``):
+    ``(batch, frames, width)`` hidden states of the frozen blocks below, zero-padded -> the same shape, padding
+    frames 0.
+
+    Frames attend within their own 30-s window (1,500 frames), as the frozen blocks read long audio, and never to
+    padding.
+    """
+
+    def __init__(self, encoder: WhisperEncoder, count: int, window: int = MAX_FRAMES):
+        """The last ``count`` blocks of ``encoder``; frames attend within windows of ``window`` frames."""
+        super().__init__()
+        dims = encoder.dims
+        self.window = window
+        self.blocks = nn.ModuleList(_Block(dims.width, dims.heads) for _ in range(count))
+        self.ln_post = nn.LayerNorm(dims.width)
+        # Starts as the pretrained weights; the checkpoint keeps the tuned ones.
+        self.blocks.load_state_dict(encoder.blocks[len(encoder.blocks) - count:].state_dict())
+        self.ln_post.load_state_dict(encoder.ln_post.state_dict())
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        t = torch.arange(x.shape[1], device=x.device)
+        valid = t[None, :] < lengths.to(x.device)[:, None]  # (batch, frames)
+        window = torch.div(t, self.window, rounding_mode="floor")
+        mask = valid[:, None, None, :] & (window[:, None] == window[None, :])[None, None]  # (batch, 1, q, k)
+        for block in self.blocks:
+            x = block(x, mask)
+        return self.ln_post(x) * valid[..., None].to(x.dtype)
 
 
 # --- weights ------------------------------------------------------------------------------------------------

@@ -212,3 +212,78 @@ def test_the_width_of_a_stacked_front_follows_the_layers_and_factor():
     assert log_probs.shape == (2, 4, 29) and frames.tolist() == [4, 2]
     with pytest.raises(ValueError, match="model.front must be conv or stack"):
         BiLSTMCTC(ModelConfig(front="transformer"), 80, 29)
+
+
+def test_tuned_blocks_start_as_the_encoder_train_from_the_state_below_them_and_export(speech, speech_manifest,
+                                                                                   tmp_path):
+    from asr.features import build_features
+    from asr.manifest import Utterance
+    from asr.training.cli import train
+    from asr.training.feature_cache import FeatureCache
+
+    encoder = write_ct2(tmp_path / "encoder", tiny_whisper_state())
+    whole = build_features(FeatureConfig(kind="whisper", encoder=str(encoder)))
+    below = build_features(FeatureConfig(kind="whisper", encoder=str(encoder), tuned_blocks=1))
+    waves, lengths = 0.1 * torch.randn(2, 24000), torch.tensor([24000, 9000])
+    feats, frames = below(waves, lengths)
+    # Untrained, the network's copy of the last block reads as the frozen encoder's last layer, padding or not.
+    assert torch.allclose(below.top()(feats, frames), whole(waves, lengths)[0], atol=1e-5)
+    cfg = {
+        "model": {"features": {"kind": "whisper", "encoder": str(encoder), "tuned_blocks": 1},
+                  "network": {"front": "stack", "subsampling": 2, "hidden_size": 16, "num_layers": 1},
+                  "optim": {"warmup_steps": 1, "lr": 1e-2}},
+        "data": {"train_manifest": str(speech_manifest), "val_manifest": str(speech_manifest),
+                 "max_batch_seconds": 12, "num_workers": 0, "feature_cache": str(tmp_path / "cache")},
+        "trainer": {"max_steps": 3, "default_root_dir": str(tmp_path / "exp"), "enable_progress_bar": False,
+                    "logger": False, "limit_val_batches": 0},
+    }
+    (tmp_path / "tuned.yaml").write_text(yaml.safe_dump(cfg))
+    train(["--config", str(tmp_path / "tuned.yaml")])
+    model = tmp_path / "exp" / "model.pt"
+    state = torch.load(model, weights_only=True)["state_dict"]
+    # The tuned block is kept in the checkpoint and has moved; the frozen encoder's own weights have not.
+    tuned = state["top.blocks.0.mlp.0.weight"]
+    assert not torch.allclose(tuned, whole.encoder.blocks[-1].mlp[0].weight)
+    assert torch.equal(build_features(FeatureConfig(kind="whisper", encoder=str(encoder))).encoder.blocks[-1]
+                       .mlp[0].weight, whole.encoder.blocks[-1].mlp[0].weight)
+    rec = checkpoint.load(model)
+    assert torch.equal(rec.model.top.blocks[0].mlp[0].weight, tuned)
+    # The cache keeps the state the tuned block reads, under a name of its own.
+    path, text = speech[0]
+    utt = Utterance(str(path), load_audio(path).numel() / 16000, text)
+    cache = FeatureCache(tmp_path / "cache", rec.features)
+    assert cache.fill([utt])[0] == 0  # filled by training
+    wave = load_audio(path)
+    expected, _ = below(wave[None], torch.tensor([wave.numel()]))
+    assert torch.allclose(cache.load(utt), expected[0], atol=2e-3)
+    assert FeatureCache(tmp_path / "cache", whole).root != cache.root
+    # Transcription and the torch-free export read the tuned block too.
+    out = tmp_path / "folder"
+    assert main(["export", "--model", str(model), "--out", str(out)]) == 0
+    waves = [load_audio(p).numpy() for p, _ in speech[:3]]
+    for a, b in zip(asr.load(str(model)).network.run(waves), asr.load(str(out)).network.run(waves)):
+        assert a.shape == b.shape and np.abs(a - b).max() < 1e-3
+
+
+def test_tuned_blocks_attend_within_each_30_s_window_of_a_long_file(monkeypatch, tmp_path):
+    from asr import pretrained
+    from asr.features import build_features
+
+    monkeypatch.setattr(pretrained, "WHISPER_WINDOW", 16000)  # 1-s windows, so the test stays small
+    encoder = write_ct2(tmp_path / "encoder", tiny_whisper_state())
+    whole = build_features(FeatureConfig(kind="whisper", encoder=str(encoder)))
+    below = build_features(FeatureConfig(kind="whisper", encoder=str(encoder), tuned_blocks=1))
+    waves = 0.1 * torch.randn(1, 40000)
+    feats, frames = below(waves, torch.tensor([40000]))
+    expected, _ = whole(waves, torch.tensor([40000]))
+    assert frames.tolist() == [125]
+    assert torch.allclose(below.top()(feats, frames), expected, atol=1e-5)
+
+
+def test_tuning_blocks_an_encoder_lacks_is_refused_in_one_line(tmp_path):
+    from asr.features import build_features
+    from asr.pretrained import EncoderError
+
+    encoder = write_ct2(tmp_path / "encoder", tiny_whisper_state())
+    with pytest.raises(EncoderError, match=rf"features.tuned_blocks 3: .*1 to its count"):
+        build_features(FeatureConfig(kind="whisper", encoder=str(encoder), tuned_blocks=DIMS.layers + 1))

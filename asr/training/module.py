@@ -40,6 +40,9 @@ class OptimConfig:
     betas: tuple[float, float] = (0.9, 0.98)
     warmup_steps: int = 300  # linear warm-up from 0 to ``lr``
     min_lr_ratio: float = 0.02  # cosine decay ends at ``lr * min_lr_ratio`` on the last step
+    # The pretrained encoder blocks tuned with the network (features.tuned_blocks) learn at lr * top_lr_scale:
+    # they start from weights that already work, the BiLSTM from noise.
+    top_lr_scale: float = 0.1
 
 
 class ASRModule(pl.LightningModule):
@@ -76,7 +79,8 @@ class ASRModule(pl.LightningModule):
             network, features = self._adopt(source, network, features)
         self.features = build_features(features)
         self.spec_augment = SpecAugment(spec_augment)
-        self.model = BiLSTMCTC(network, self.features.dim, len(self.vocab), features.groups)
+        self.model = BiLSTMCTC(network, self.features.dim, len(self.vocab), features.groups,
+                               self.features.top() if hasattr(self.features, "top") else None)
         if source is not None:
             self._load_weights(source, init_from)
         self.optim = optim
@@ -178,9 +182,10 @@ class ASRModule(pl.LightningModule):
                 self.log(f"{name}_cer", (counts[2] / counts[3].clamp(min=1)).float(), prog_bar=True, sync_dist=True)
 
     def configure_optimizers(self):
-        opt = torch.optim.AdamW(
-            self.parameters(), lr=self.optim.lr, weight_decay=self.optim.weight_decay, betas=self.optim.betas
-        )
+        top = [p for name, p in self.named_parameters() if name.startswith("model.top.")]
+        rest = [p for name, p in self.named_parameters() if not name.startswith("model.top.")]
+        groups = [{"params": rest}] + ([{"params": top, "lr": self.optim.lr * self.optim.top_lr_scale}] if top else [])
+        opt = torch.optim.AdamW(groups, lr=self.optim.lr, weight_decay=self.optim.weight_decay, betas=self.optim.betas)
         total = max(int(self.trainer.estimated_stepping_batches), 1)
         warmup = min(self.optim.warmup_steps, max(total // 10, 1))
         floor = self.optim.min_lr_ratio
