@@ -106,7 +106,7 @@ def build(section: dict, state_dict: dict | None = None) -> Recognizer:
     features = build_features(FeatureConfig(**config))
     vocab = Vocabulary(section["vocabulary"])
     model = BiLSTMCTC(ModelConfig(**section["model_config"]), features.dim, len(vocab), features.config.groups,
-                      features.top() if hasattr(features, "top") else None)
+                      features.top())
     if state_dict is not None:
         model.load_state_dict(state_dict)
     return Recognizer(features.eval(), model.eval(), vocab)

@@ -88,7 +88,7 @@ class FeatureConfig:
 def build_features(config: FeatureConfig) -> nn.Module:
     """The front-end ``config`` describes: :class:`LogMel`, or :class:`asr.pretrained.EncoderFeatures` (which
     loads its encoder's weights). Both take ``(waves, lengths, warp, chunked)`` and give ``(feats, frames)``, and
-    both have ``dim``, the features' width."""
+    both have ``dim``, the features' width, and ``top()``, the encoder blocks the network tunes (None for log-mel)."""
     if config.kind not in KINDS:
         raise ValueError(f"features.kind must be one of {', '.join(KINDS)}, not {config.kind!r}")
     if config.kind == "log_mel":
@@ -126,6 +126,10 @@ class LogMel(nn.Module):
             # never changes its features: training batches and single-file transcription see the same input.
             center=False,
         )
+
+    def top(self) -> None:
+        """No encoder blocks to tune over log-mel (:meth:`asr.pretrained.EncoderFeatures.top`)."""
+        return None
 
     @torch.no_grad()
     def forward(self, waves: torch.Tensor, lengths: torch.Tensor, warp: torch.Tensor | None = None,

@@ -223,9 +223,9 @@ class EncoderFeatures(nn.Module):
         """Trainable copies of the encoder's tuned blocks (``features.tuned_blocks``), None when all are frozen."""
         if not self.config.tuned_blocks:
             return None
-        from asr.whisper_encoder import WhisperTop
+        from asr.whisper_encoder import HOP, WhisperTop
 
-        return WhisperTop(self.encoder, self.config.tuned_blocks, WHISPER_WINDOW // 320)  # 320 samples a frame
+        return WhisperTop(self.encoder, self.config.tuned_blocks, WHISPER_WINDOW // (2 * HOP))
 
     def file(self) -> Path | None:
         """The encoder's ONNX file, for an encoder that is one (Moonshine); None for Whisper (exported from here)."""

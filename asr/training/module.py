@@ -80,7 +80,7 @@ class ASRModule(pl.LightningModule):
         self.features = build_features(features)
         self.spec_augment = SpecAugment(spec_augment)
         self.model = BiLSTMCTC(network, self.features.dim, len(self.vocab), features.groups,
-                               self.features.top() if hasattr(self.features, "top") else None)
+                               self.features.top())
         if source is not None:
             self._load_weights(source, init_from)
         self.optim = optim
