@@ -24,10 +24,11 @@ KENLM_DEBIAN := cmake g++ make libboost-program-options-dev libboost-system-dev 
 
 install: $(STAMP)
 
+# --no-cache-dir: torch's CUDA build is several GB, and a second copy in pip's cache filled a CI machine's disk.
 $(STAMP): pyproject.toml requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --disable-pip-version-check -r requirements.txt
-	$(BIN)/pip install -q --disable-pip-version-check --no-deps -e .
+	$(BIN)/pip install -q --disable-pip-version-check --no-cache-dir -r requirements.txt
+	$(BIN)/pip install -q --disable-pip-version-check --no-cache-dir --no-deps -e .
 	touch $@
 
 system: install
