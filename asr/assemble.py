@@ -30,6 +30,7 @@ class Segment:
     tokens: list[int] = field(default_factory=list)  # the model's character ids
     avg_logprob: float = 0.0  # the hypothesis' score per output frame (greedy: mean log-probability of its path)
     no_speech_prob: float = 0.0  # mean probability of the CTC blank over the segment's frames
+    frames: int = 0  # output frames it holds (its share of ``Result.log_probs``, when kept)
 
 
 @dataclass
@@ -141,7 +142,8 @@ class Assembler:
         frames = max(log_probs.shape[0], 1)
         blank = float(np.exp(log_probs[:, BLANK]).mean()) if log_probs.size else 1.0
         return Segment(index, round(start, 3), round(end, 3), hyp.text, hyp.words, hyp.tokens,
-                       avg_logprob=round(hyp.score / frames, 4), no_speech_prob=round(blank, 4))
+                       avg_logprob=round(hyp.score / frames, 4), no_speech_prob=round(blank, 4),
+                       frames=log_probs.shape[0])
 
     def _decode(self, log_probs: list[np.ndarray]) -> list[Hypothesis]:
         lengths = np.array([lp.shape[0] for lp in log_probs], dtype=np.int64)

@@ -67,35 +67,46 @@ SPEAKER_LINES = 10  # `asr evaluate` prints each speaker's rates when a manifest
 def _evaluate(args: argparse.Namespace) -> int:
     from asr.evaluate import evaluate, write_report
 
-    if args.report and len(args.manifest) > 1 and "{split}" not in args.report:
-        raise AsrError("--report with several manifests needs {split} in its name (the manifest's stem)")
+    for flag, pattern in (("--report", args.report), ("--greedy-report", args.greedy_report)):
+        if pattern and len(args.manifest) > 1 and "{split}" not in pattern:
+            raise AsrError(f"{flag} with several manifests needs {{split}} in its name (the manifest's stem)")
     model = _load(args)  # once for every manifest
-    transcriber = model.transcriber(timestamps=False)
+    greedy_too = bool(args.greedy_report)
+    transcriber = model.transcriber(timestamps=False, keep_log_probs=greedy_too)
     failed = False
     for manifest in args.manifest:
-        rates, results, speakers = evaluate(transcriber, manifest, progress=sys.stderr.isatty())
-        for r in results:
+        scores, greedy = evaluate(transcriber, manifest, progress=sys.stderr.isatty(), greedy_too=greedy_too)
+        for r in scores.results:
             if r.error:
                 failed = True
                 print(f"asr: error: {r.error} (scored as an empty hypothesis)", file=sys.stderr)
-        print(f"{manifest}: WER {100 * rates.wer:.2f} % ({rates.word_errors}/{rates.words} words)  "
-              f"CER {100 * rates.cer:.2f} % ({rates.char_errors}/{rates.chars} chars)  {len(results)} utterances  "
-              f"[{_describe(model)}]", flush=True)
-        if 2 <= len(speakers) <= SPEAKER_LINES:  # a test split of a few voices; one of many goes to the report
-            for name, r in speakers.items():
-                print(f"  {name}: WER {100 * r.wer:.2f} % ({r.word_errors}/{r.words} words)  "
-                      f"CER {100 * r.cer:.2f} %  {len(r.utterances)} utterances", flush=True)
-        if args.report:
-            report = args.report.replace("{split}", Path(manifest).stem)
-            write_report(report, rates, results, manifest, args.model, speakers)
-            print(f"report written to {report}")
+        readings = [(scores, _describe(model), args.report)]
+        if greedy is not None:  # first, as the two commands it replaces print them
+            readings.insert(0, (greedy, _describe(model, greedy=True), args.greedy_report))
+        for reading, described, pattern in readings:
+            _print_scores(manifest, reading, described)
+            if pattern:
+                report = pattern.replace("{split}", Path(manifest).stem)
+                write_report(report, reading, manifest, args.model)
+                print(f"report written to {report}")
     return 1 if failed else 0
 
 
-def _describe(model) -> str:
+def _print_scores(manifest: str, scores, described: str) -> None:
+    rates, speakers = scores.rates, scores.speakers
+    print(f"{manifest}: WER {100 * rates.wer:.2f} % ({rates.word_errors}/{rates.words} words)  "
+          f"CER {100 * rates.cer:.2f} % ({rates.char_errors}/{rates.chars} chars)  {len(scores.results)} utterances  "
+          f"[{described}]", flush=True)
+    if 2 <= len(speakers) <= SPEAKER_LINES:  # a test split of a few voices; one of many goes to the report
+        for name, r in speakers.items():
+            print(f"  {name}: WER {100 * r.wer:.2f} % ({r.word_errors}/{r.words} words)  "
+                  f"CER {100 * r.cer:.2f} %  {len(r.utterances)} utterances", flush=True)
+
+
+def _describe(model, greedy: bool = False) -> str:
     """How a model reads and decodes, for evaluation lines: ``greedy``, ``VTLN 0.80-1.25 + beam 50 ...``."""
     reading = getattr(model.network, "describe", None)
-    return (f"{reading()} + " if reading else "") + model.decoder.describe()
+    return (f"{reading()} + " if reading else "") + ("greedy" if greedy else model.decoder.describe())
 
 
 def _stream(args: argparse.Namespace) -> int:
@@ -218,7 +229,7 @@ def _tune_lm(args: argparse.Namespace) -> int:
     greedy, best = tune_lm(recognizer, model, args.manifest, args.lm, out=args.out,
                            lexicon=lexicon_for(args.lm, args.lexicon, args.lexicon_free), beam_size=args.beam_size,
                            lm_weights=args.lm_weights, word_scores=args.word_scores, cache=args.cache,
-                           progress=sys.stderr.isatty(), on_start=start, on_trial=trial)
+                           progress=sys.stderr.isatty(), on_start=start, on_trial=trial, processes=args.processes)
     print(f"best: lm_weight {best.lm_weight:g}, word_score {best.word_score:g}: WER {100 * best.rates.wer:.2f} % "
           f"(greedy {100 * greedy.wer:.2f} %) -> {args.out}")
     return 0
@@ -348,6 +359,8 @@ def _evaluate_parser(sub) -> None:
     p.add_argument("--manifest", required=True, nargs="+", help="JSON-lines manifest(s) with reference text")
     p.add_argument("--report", help="write a JSON report with per-utterance results here; with several manifests "
                                     "{split} in the name stands for each one's stem, e.g. report_{split}.json")
+    p.add_argument("--greedy-report", help="also score greedy decoding of the same network pass and write its report "
+                                           "here (as --report), e.g. beside an LM's: one pass for both readings")
     p.add_argument("--chunked", action="store_true",
                    help="read in the network's chunked mode, as live recognition does (--chunk, --right-context)")
     _chunk_args(p)
@@ -451,6 +464,8 @@ def _tune_lm_parser(sub) -> None:
     p.add_argument("--lm-weights", type=float, nargs="+", help="grid of LM weights (default 0 0.5 1 1.5 2 2.5 3 4)")
     p.add_argument("--word-scores", type=float, nargs="+", help="grid of word scores (default -2 -1 0 1 2 3)")
     p.add_argument("--beam-size", type=int, default=50)
+    p.add_argument("--processes", type=int, default=os.cpu_count() or 1,
+                   help="grid points decoded at once, one worker process each (default: one per CPU core)")
     p.add_argument("--cache", help="where to cache the dev log-probabilities (default: beside --out)")
     p.add_argument("--device", default="auto")
     p.add_argument("--adapt", action="store_true",

@@ -7,8 +7,11 @@ by the model file and the manifest's content), so re-tuning with another grid or
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
 import os
 import sys
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -16,10 +19,12 @@ import torch
 
 from asr.beam import BeamOptions, BeamSearchDecoder, DecodeConfig
 from asr.decode import GreedyDecoder
+from asr.errors import AsrError
 from asr.fileio import atomic_path
 from asr.manifest import read_manifest
 from asr.metrics import ErrorRates, error_rates
 from asr.progress import tracked
+from asr.text import Vocabulary
 from asr.transcribe import Network, Transcriber
 from asr.windows import Span
 
@@ -89,18 +94,58 @@ def decode_all(decoder, log_probs: list[torch.Tensor], batch: int = 64) -> list[
     return texts
 
 
+_grid: tuple | None = None  # a tuning worker's (characters, lm, lexicon, options, log_probs), given at start
+
+
+def _start_worker(characters, lm, lexicon, options, arrays) -> None:
+    global _grid
+    _grid = (characters, lm, lexicon, options, [torch.from_numpy(a) for a in arrays])
+
+
+def _decode_point(lm_weight: float, word_score: float) -> list[str]:
+    """One grid point's transcripts, in a tuning worker."""
+    characters, lm, lexicon, options, log_probs = _grid
+    options = replace(options, lm_weight=lm_weight, word_score=word_score, nbest=1)
+    return decode_all(BeamSearchDecoder(Vocabulary(characters), lm, lexicon, options), log_probs)
+
+
 def tune(vocab, references: list[str], log_probs: list[torch.Tensor], lm: str, lexicon: str | None,
          options: BeamOptions = BeamOptions(), *, lm_weights=DEFAULT_LM_WEIGHTS, word_scores=DEFAULT_WORD_SCORES,
-         on_trial=None) -> tuple[DecodeConfig, Trial, list[Trial]]:
-    """Grid search; returns the best decoding config (lowest WER, then CER), its trial and every trial."""
+         on_trial=None, processes: int = 1) -> tuple[DecodeConfig, Trial, list[Trial]]:
+    """Grid search; returns the best decoding config (lowest WER, then CER), its trial and every trial.
+
+    ``processes`` > 1 decodes that many grid points at once in worker processes: a beam decode is one thread
+    that holds the GIL (:mod:`asr.decoder_pool`), so processes are the only way to use more cores. Same answers.
+    """
+    points = [(w, s) for w in lm_weights for s in word_scores]
+    # Built here first: a bad LM or lexicon fails in the caller, in one line, before any worker starts.
+    first = BeamSearchDecoder(vocab, lm, lexicon, replace(options, lm_weight=points[0][0],
+                                                          word_score=points[0][1], nbest=1))
+    processes = max(min(int(processes), len(points)), 1)
     trials = []
-    for w in lm_weights:
-        for s in word_scores:
-            decoder = BeamSearchDecoder(vocab, lm, lexicon, replace(options, lm_weight=w, word_score=s, nbest=1))
-            trial = Trial(w, s, error_rates(references, decode_all(decoder, log_probs)))
-            trials.append(trial)
-            if on_trial:
-                on_trial(trial)
+
+    def scored(point, texts) -> None:
+        trial = Trial(point[0], point[1], error_rates(references, texts))
+        trials.append(trial)
+        if on_trial:
+            on_trial(trial)
+
+    if processes == 1:
+        for i, (w, s) in enumerate(points):
+            decoder = first if i == 0 else BeamSearchDecoder(vocab, lm, lexicon,
+                                                             replace(options, lm_weight=w, word_score=s, nbest=1))
+            scored((w, s), decode_all(decoder, log_probs))
+    else:
+        spawn = multiprocessing.get_context("spawn")  # as asr.decoder_pool: no forked copy of a threaded parent
+        with ProcessPoolExecutor(processes, mp_context=spawn, initializer=_start_worker,
+                                 initargs=(vocab.characters, lm, lexicon, options,
+                                           [lp.numpy() for lp in log_probs])) as pool:  # plain arrays: no shared fds
+            futures = [pool.submit(_decode_point, w, s) for w, s in points]
+            try:
+                for point, future in zip(points, futures):  # in grid order, as they finish
+                    scored(point, future.result())
+            except BrokenProcessPool:
+                raise AsrError("an LM tuning worker process died (out of memory?)") from None
     best = min(trials, key=lambda t: (t.rates.wer, t.rates.cer, abs(t.lm_weight), abs(t.word_score)))
     return DecodeConfig(lm=lm, lexicon=lexicon,
                         beam=replace(options, lm_weight=best.lm_weight, word_score=best.word_score)), best, trials
@@ -108,11 +153,13 @@ def tune(vocab, references: list[str], log_probs: list[torch.Tensor], lm: str, l
 
 def tune_lm(recognizer: Network, model_path: str, manifest: str, lm: str, *, out: str, lexicon: str | None = None,
             beam_size: int = 50, lm_weights=DEFAULT_LM_WEIGHTS, word_scores=DEFAULT_WORD_SCORES,
-            cache: str | None = None, progress: bool = False, on_start=None, on_trial=None) -> tuple[ErrorRates, Trial]:
+            cache: str | None = None, progress: bool = False, on_start=None, on_trial=None,
+            processes: int = 1) -> tuple[ErrorRates, Trial]:
     """``asr tune-lm``: the greedy baseline and the grid search on a dev manifest; writes the best decoding
     config to ``out`` (YAML, with both WERs in its header). Returns the greedy error rates and the best trial.
 
-    ``on_start(references, greedy_rates)`` is called before the grid, ``on_trial(trial)`` after each point.
+    ``on_start(references, greedy_rates)`` is called before the grid, ``on_trial(trial)`` after each point;
+    ``processes``: grid points decoded at once (:func:`tune`).
     """
     cache = cache or str(Path(out).with_suffix(".dev-log-probs.pt"))
     refs, log_probs = dev_log_probs(recognizer, model_path, manifest, cache, progress=progress)
@@ -121,7 +168,7 @@ def tune_lm(recognizer: Network, model_path: str, manifest: str, lm: str, *, out
         on_start(refs, greedy)
     config, best, _ = tune(recognizer.vocab, refs, log_probs, lm, lexicon, BeamOptions(beam_size=beam_size),
                            lm_weights=lm_weights or DEFAULT_LM_WEIGHTS, word_scores=word_scores or DEFAULT_WORD_SCORES,
-                           on_trial=on_trial)
+                           on_trial=on_trial, processes=processes)
     reading = _reading(recognizer)  # not the plain reading: the config says so
     config.save(out, comment=f"written by asr tune-lm on {manifest} ({len(refs)} utterances"
                              f"{', read ' + reading if reading else ''}): "

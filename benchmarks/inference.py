@@ -145,7 +145,7 @@ def onnx(model: Path, manifest: Path, work: Path) -> dict:
         transcriber = m.transcriber(timestamps=False)
         evaluate(transcriber, manifest)  # warm-up
         start = time.perf_counter()
-        rates, _, _ = evaluate(transcriber, manifest)
+        rates = evaluate(transcriber, manifest)[0].rates
         elapsed = time.perf_counter() - start
         start = time.perf_counter()
         for batch in batches:

@@ -51,11 +51,11 @@ def accuracy(model_path: Path, data: Path, splits=("test", "test_long")) -> dict
         manifest = data / f"{split}.jsonl"
         utts = read_manifest(manifest)
         refs = [u.text for u in utts]
-        rates, _, _ = evaluate(offline.transcriber(timestamps=False), manifest)
+        rates = evaluate(offline.transcriber(timestamps=False), manifest)[0].rates
         row: dict = {"offline_greedy_wer": round(rates.wer, 4)}
         for name, settings in SETTINGS.items():
             chunked = asr.load(model_path, device="cpu", chunked=settings)
-            batch, _, _ = evaluate(chunked.transcriber(timestamps=False), manifest)
+            batch = evaluate(chunked.transcriber(timestamps=False), manifest)[0].rates
             streamed, finals, cut = [], [], 0
             start = time.perf_counter()
             for u in utts:

@@ -97,6 +97,40 @@ def test_tune_lm_writes_a_config_that_evaluate_loads(capsys, tmp_path, tiny_mode
     assert code == 0 and "WER" in text and "+ LM" in text
 
 
+def test_tune_lm_in_worker_processes_gives_the_serial_grid(capsys, tmp_path, tiny_model, speech_manifest, lm_dir):
+    tables = {}
+    for processes in (1, 2):
+        out = tmp_path / f"decode{processes}.yaml"
+        code, text, err = run(capsys, "tune-lm", "--model", tiny_model, "--manifest", speech_manifest, "--lm",
+                              lm_dir / "lm.arpa", "--out", out, "--lm-weights", 0, 1, 3, "--word-scores", -2, 2,
+                              "--beam-size", 8, "--processes", processes)
+        assert code == 0, err
+        tables[processes] = [line for line in text.splitlines() if line.strip()[0] in "-0123456789"]
+        assert len(tables[processes]) == 6
+    assert tables[1] == tables[2]  # every point's WER and CER, in grid order
+    assert (tmp_path / "decode1.yaml").read_text() == (tmp_path / "decode2.yaml").read_text()
+
+
+def test_evaluate_greedy_report_from_the_lm_pass(capsys, tmp_path, tiny_model, speech_manifest, lm_dir):
+    lm = ["--lm", lm_dir / "lm.arpa", "--beam-size", 8, "--lm-weight", 1]
+    code, _, err = run(capsys, "evaluate", "--model", tiny_model, "--manifest", speech_manifest,
+                       "--report", tmp_path / "greedy.json")
+    assert code == 0, err
+    code, _, err = run(capsys, "evaluate", "--model", tiny_model, "--manifest", speech_manifest, *lm,
+                       "--report", tmp_path / "lm.json")
+    assert code == 0, err
+    code, out, err = run(capsys, "evaluate", "--model", tiny_model, "--manifest", speech_manifest, *lm,
+                         "--report", tmp_path / "both_lm.json", "--greedy-report", tmp_path / "both_greedy.json")
+    assert code == 0, err
+    assert [line.split("[")[-1] for line in out.splitlines() if "WER" in line] == \
+        ["greedy]", "beam 8 + lexicon + LM (weight 1, word score 0)]"]
+    read = lambda name: json.loads((tmp_path / name).read_text())
+    for alone, together in (("greedy.json", "both_greedy.json"), ("lm.json", "both_lm.json")):
+        assert read(alone)["utterances"] == read(together)["utterances"]  # same hypotheses, same errors
+        assert read(alone)["wer"] == read(together)["wer"]
+    assert read("greedy.json")["utterances"] != read("lm.json")["utterances"]  # two readings, not one twice
+
+
 def test_tune_lm_with_adapt_tunes_on_the_adapted_reading(capsys, tmp_path, tiny_model, speech_manifest, lm_dir):
     out = tmp_path / "decode.yaml"
     grid = ["--lm-weights", 1, "--word-scores", 0, "--beam-size", 4]

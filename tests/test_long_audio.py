@@ -98,6 +98,30 @@ def test_pauses_cut_segments_with_times_in_the_file(tmp_path, monkeypatch):
         assert a - 0.05 <= s.words[0].start and s.words[-1].end <= b + 0.05  # word times are global
 
 
+def test_greedy_reading_of_kept_log_probs_is_the_segment_by_segment_transcript(tmp_path, monkeypatch):
+    """``evaluate(greedy_too=True)`` decodes a multi-segment file's kept log-probabilities segment by segment:
+    decoded whole, "beginning" and "god" would run together across the pause (no space frame between them)."""
+    from asr.evaluate import evaluate
+    from asr.manifest import Utterance, write_manifest
+
+    pieces = ["in the beginning", "god created the heaven"]
+    silence = np.zeros(SAMPLE_RATE, dtype=np.float32)
+    audio = np.concatenate([silence, staircase(pieces[0]), silence, staircase(pieces[1]), silence])
+    path = tmp_path / "paused.wav"
+    sf.write(path, audio, SAMPLE_RATE, subtype="FLOAT")
+    first = len(staircase(pieces[0])) / SAMPLE_RATE
+    regions = [(0.8, 1.2 + first), (1.8 + first, len(audio) / SAMPLE_RATE - 0.8)]
+    monkeypatch.setattr("asr.windows.speech_regions", lambda probs, options: regions)
+    manifest = tmp_path / "m.jsonl"
+    write_manifest(manifest, [Utterance(str(path), len(audio) / SAMPLE_RATE, " ".join(pieces))])
+    t = Transcriber(StaircaseNetwork(), GreedyDecoder(VOCAB), keep_log_probs=True,
+                    segmenting=SegmentOptions(max_segment=4.0, context=1.0))
+    scores, greedy = evaluate(t, manifest, greedy_too=True)
+    assert len(scores.results[0].segments) == 2 and scores.results[0].log_probs is None  # not held after scoring
+    assert greedy.results[0].text == scores.results[0].text == " ".join(pieces)
+    assert greedy.rates.wer == scores.rates.wer == 0
+
+
 def test_segments_after_long_pauses_are_read_from_the_right_place(tmp_path, monkeypatch):
     # The file is read in 30 s blocks; a segment that starts after a block boundary with nothing read in
     # between (a long pause) must not shift what later segments read (it once did: the WER of an hour-long
