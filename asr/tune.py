@@ -102,11 +102,15 @@ def _start_worker(characters, lm, lexicon, options, arrays) -> None:
     _grid = (characters, lm, lexicon, options, [torch.from_numpy(a) for a in arrays])
 
 
+def _point_decoder(vocab, lm: str, lexicon: str | None, options: BeamOptions, point) -> BeamSearchDecoder:
+    """The beam decoder of one grid point ``(lm_weight, word_score)``."""
+    return BeamSearchDecoder(vocab, lm, lexicon, replace(options, lm_weight=point[0], word_score=point[1], nbest=1))
+
+
 def _decode_point(lm_weight: float, word_score: float) -> list[str]:
     """One grid point's transcripts, in a tuning worker."""
     characters, lm, lexicon, options, log_probs = _grid
-    options = replace(options, lm_weight=lm_weight, word_score=word_score, nbest=1)
-    return decode_all(BeamSearchDecoder(Vocabulary(characters), lm, lexicon, options), log_probs)
+    return decode_all(_point_decoder(Vocabulary(characters), lm, lexicon, options, (lm_weight, word_score)), log_probs)
 
 
 def tune(vocab, references: list[str], log_probs: list[torch.Tensor], lm: str, lexicon: str | None,
@@ -118,9 +122,6 @@ def tune(vocab, references: list[str], log_probs: list[torch.Tensor], lm: str, l
     that holds the GIL (:mod:`asr.decoder_pool`), so processes are the only way to use more cores. Same answers.
     """
     points = [(w, s) for w in lm_weights for s in word_scores]
-    # Built here first: a bad LM or lexicon fails in the caller, in one line, before any worker starts.
-    first = BeamSearchDecoder(vocab, lm, lexicon, replace(options, lm_weight=points[0][0],
-                                                          word_score=points[0][1], nbest=1))
     processes = max(min(int(processes), len(points)), 1)
     trials = []
 
@@ -131,11 +132,11 @@ def tune(vocab, references: list[str], log_probs: list[torch.Tensor], lm: str, l
             on_trial(trial)
 
     if processes == 1:
-        for i, (w, s) in enumerate(points):
-            decoder = first if i == 0 else BeamSearchDecoder(vocab, lm, lexicon,
-                                                             replace(options, lm_weight=w, word_score=s, nbest=1))
-            scored((w, s), decode_all(decoder, log_probs))
+        for point in points:
+            scored(point, decode_all(_point_decoder(vocab, lm, lexicon, options, point), log_probs))
     else:
+        # Built here first: a bad LM or lexicon fails in the caller, in one line, before any worker starts.
+        _point_decoder(vocab, lm, lexicon, options, points[0])
         spawn = multiprocessing.get_context("spawn")  # as asr.decoder_pool: no forked copy of a threaded parent
         with ProcessPoolExecutor(processes, mp_context=spawn, initializer=_start_worker,
                                  initargs=(vocab.characters, lm, lexicon, options,
