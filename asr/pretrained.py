@@ -15,6 +15,7 @@ import os
 import shutil
 import struct
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import torch
@@ -27,6 +28,25 @@ WHISPER_WINDOW = 480_000  # samples: Whisper's encoder reads at most 30 s at onc
 
 class EncoderError(AsrError):
     """Encoder weights that cannot be found or read."""
+
+
+PRECISIONS = ("fp32", "auto")
+
+
+@lru_cache(maxsize=None)
+def native_bf16(device_type: str) -> bool:
+    """Whether bf16 matrix products run natively on this kind of device: a CUDA GPU that supports bf16, or a
+    CPU with AMX tiles (``amx_bf16`` in /proc/cpuinfo), where they are several times fp32's speed; elsewhere
+    bf16 is emulated and slower than fp32 (docs/encoders.md)."""
+    if device_type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    if device_type != "cpu":
+        return False
+    try:
+        with open("/proc/cpuinfo") as f:
+            return any(line.startswith("flags") and " amx_bf16" in line for line in f)
+    except OSError:
+        return False
 
 
 @dataclass(frozen=True)
@@ -192,6 +212,8 @@ class EncoderFeatures(nn.Module):
             raise EncoderError(f"features.layers {list(config.layers)}: {config.encoder} has {states} hidden "
                                f"state(s), 0 to {states - 1} (or -1 for the last)")
         self.layers = tuple(config.layers)
+        if config.encoder_precision not in PRECISIONS:
+            raise EncoderError(f"features.encoder_precision {config.encoder_precision!r}: one of {', '.join(PRECISIONS)}")
         self.width = self.encoder.dims.width if config.kind == "whisper" else self.encoder.width
         self.dim = self.width * len(self.layers)
 
@@ -209,6 +231,13 @@ class EncoderFeatures(nn.Module):
         for module in self._modules_of_encoder:
             module.eval()  # frozen: never in training mode
         return self
+
+    def bf16(self) -> bool:
+        """Whether the frozen encoder computes in bf16 here (``features.encoder_precision``; Whisper only:
+        Moonshine's graph runs in ONNX Runtime as it ships)."""
+        if self.config.kind != "whisper" or self.config.encoder_precision != "auto":
+            return False
+        return native_bf16(self.encoder.positions.device.type)
 
     def num_frames(self, num_samples: torch.Tensor) -> torch.Tensor:
         if self.config.kind == "whisper":
@@ -246,7 +275,10 @@ class EncoderFeatures(nn.Module):
         if self.config.kind == "whisper" and waves.shape[1] > WHISPER_WINDOW:
             return self._windowed(waves, lengths)
         if self.config.kind == "whisper":
-            states, frames = self.encoder(waves, lengths, self.frozen_blocks)
+            # Its own autocast either way: a caller's (training's bf16-mixed) never changes the features.
+            bf16 = self.bf16() and not torch.onnx.is_in_onnx_export()  # an exported graph stays fp32
+            with torch.autocast(waves.device.type, torch.bfloat16, enabled=bf16):
+                states, frames = self.encoder(waves, lengths, self.frozen_blocks)
             feats = torch.cat([states[i] for i in self.layers], -1).float()
         else:
             out, frames = self.encoder.run(waves.detach().float().cpu().numpy(), lengths.cpu().numpy())

@@ -94,6 +94,29 @@ def test_whisper_longer_than_its_window_is_read_in_30_s_windows_end_to_end(ct2_f
     assert torch.allclose(feats[0, 50:100], second[0], atol=1e-5)
 
 
+def test_auto_precision_computes_in_bf16_only_where_it_is_native_and_caches_apart(ct2_folder, monkeypatch,
+                                                                                  tmp_path):
+    from asr.training.feature_cache import FeatureCache
+
+    waves, lengths = 0.1 * torch.randn(2, 16000), torch.tensor([16000, 9000])
+    exact = EncoderFeatures(FeatureConfig(kind="whisper", encoder=str(ct2_folder)))
+    auto = EncoderFeatures(FeatureConfig(kind="whisper", encoder=str(ct2_folder), encoder_precision="auto"))
+    monkeypatch.setattr(pretrained, "native_bf16", lambda device_type: False)
+    assert not auto.bf16() and torch.equal(auto(waves, lengths)[0], exact(waves, lengths)[0])
+    monkeypatch.setattr(pretrained, "native_bf16", lambda device_type: True)
+    assert auto.bf16() and not exact.bf16()  # fp32 (the default) stays fp32 on any machine
+    fast, frames = auto(waves, lengths)
+    reference = exact(waves, lengths)[0]
+    assert fast.dtype == torch.float32 and frames.tolist() == [50, 28] and fast[1, 28:].abs().max() == 0
+    error = (fast - reference).norm() / reference.norm()
+    assert 0 < error < 0.05  # bf16's rounding, nothing more
+    with torch.autocast("cpu", torch.bfloat16):  # a caller's autocast does not reach an fp32 encoder
+        assert torch.equal(exact(waves, lengths)[0], reference)
+    assert FeatureCache(tmp_path, auto).root != FeatureCache(tmp_path, exact).root  # never read for the other
+    with pytest.raises(EncoderError, match="features.encoder_precision 'fp16': one of fp32, auto"):
+        EncoderFeatures(FeatureConfig(kind="whisper", encoder=str(ct2_folder), encoder_precision="fp16"))
+
+
 @pytest.mark.parametrize("damage, expected", [
     (lambda p: (p / "model.bin").write_bytes((p / "model.bin").read_bytes()[:5000]), "not readable Whisper weights"),
     (lambda p: (p / "model.bin").write_bytes(b"\x06\0\0\0" + b"\x05\0Bert\0" + b"\0" * 20), "not a Whisper model"),

@@ -48,6 +48,8 @@ class FeatureCache:
         self.setting = f"{REVISION}|{c.kind}|{c.encoder}|{','.join(map(str, c.layers))}"
         if c.tuned_blocks:  # the state below the tuned blocks (earlier caches keep their names)
             self.setting += f"|below {c.tuned_blocks}"
+        if features.bf16():  # computed in bf16 on this machine: other figures than fp32's
+            self.setting += "|bf16"
         # An augmented view is named by what drew it: a changed data.augment or seed is a new file, never stale.
         self.augment_setting = f"{augment.config!r}|{augment.seed}" if self.augment else ""
         self.root = Path(root) / f"{c.kind}-{hashlib.sha1(self.setting.encode()).hexdigest()[:10]}"

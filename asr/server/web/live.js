@@ -78,11 +78,18 @@ async function startLive() {
   recorder.ondataavailable = (e) => chunks.push(e.data);
   const session = live = { media, context, socket, recorder, chunks, finals: [], started: performance.now() };
   liveView(session);
+  // Listening starts now, not when the connection opens: what is said meanwhile waits here, so a slow connection
+  // never loses the first words.
+  const waiting = [];
+  node.port.onmessage = (e) => {
+    if (socket.readyState === WebSocket.OPEN) socket.send(e.data);
+    else if (socket.readyState === WebSocket.CONNECTING) waiting.push(e.data);
+  };
+  source.connect(node);
+  recorder.start();
   socket.onopen = () => {
     socket.send(JSON.stringify({ config: { sample_rate: context.sampleRate, words: true } }));
-    node.port.onmessage = (e) => { if (socket.readyState === WebSocket.OPEN) socket.send(e.data); };
-    source.connect(node);
-    recorder.start();
+    waiting.splice(0).forEach((pcm) => socket.send(pcm));
     status("Listening … speak, then click Stop.");
   };
   socket.onmessage = (e) => {
