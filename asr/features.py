@@ -39,7 +39,7 @@ class FeatureConfig:
     tuned_blocks: int = 0
     # Whisper's frozen blocks in "fp32", or "auto": bf16 where the machine multiplies bf16 natively (a CPU with
     # AMX units, a CUDA GPU that has bf16), fp32 elsewhere; the features' cache keeps each apart. "auto" computes
-    # the demo's cache in 0.7 x the time for features 1 % apart (docs/encoders.md).
+    # the demo's cache in 0.76 x the time, for features 1 % apart (docs/encoders.md).
     encoder_precision: str = "fp32"
     sample_rate: int = SAMPLE_RATE  # Hz of the input waveforms
     n_mels: int = 80  # mel bins

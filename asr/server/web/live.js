@@ -53,13 +53,7 @@ function onFinal(session, body) {
 }
 
 async function startLive() {
-  let media;
-  try {
-    media = await navigator.mediaDevices.getUserMedia({ audio: { channelCount: 1, echoCancellation: true } });
-  } catch (e) {
-    status(`No microphone: ${e.message}`, true);
-    return;
-  }
+  // The audio graph is ready before the microphone opens, so nothing said after it opens is lost while it loads.
   let context;
   try {
     context = new AudioContext({ sampleRate: 16000 });  // the browser resamples the microphone to 16 kHz
@@ -67,8 +61,16 @@ async function startLive() {
     context = new AudioContext();  // the server resamples what it is told
   }
   await context.audioWorklet.addModule("/static/pcm-worklet.js");
-  const source = context.createMediaStreamSource(media);
   const node = new AudioWorkletNode(context, "pcm-sender");
+  let media;
+  try {
+    media = await navigator.mediaDevices.getUserMedia({ audio: { channelCount: 1, echoCancellation: true } });
+  } catch (e) {
+    context.close();
+    status(`No microphone: ${e.message}`, true);
+    return;
+  }
+  const source = context.createMediaStreamSource(media);
   const key = new URLSearchParams(location.search).get("key");
   const scheme = location.protocol === "https:" ? "wss" : "ws";
   const socket = new WebSocket(`${scheme}://${location.host}/ws${key ? `?api_key=${encodeURIComponent(key)}` : ""}`);
