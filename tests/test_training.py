@@ -56,7 +56,8 @@ def _config_stacks():
     synthetic = RECIPES / "synthetic"
     stacks.append([synthetic / "config.yaml", synthetic / "long.yaml"])
     stacks.append([synthetic / "config.yaml", synthetic / "long.yaml", synthetic / "gpu.yaml"])
-    for front in ("whisper_base.yaml", "whisper.yaml", "moonshine.yaml", "whisper_tuned.yaml"):  # the demo's front-ends (make demo FRONT=...)
+    # The demo's front-ends (make demo FRONT=...), the default first.
+    for front in ("whisper_base.yaml", "whisper.yaml", "moonshine.yaml", "whisper_tuned.yaml"):
         stacks.append([synthetic / "config.yaml", synthetic / front])
     for config in sorted(RECIPES.glob("*/config.yaml")):
         stacks.append([config])
