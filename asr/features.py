@@ -38,8 +38,8 @@ class FeatureConfig:
     # its states up to there and the cache keeps the state they read. 0: the whole encoder frozen.
     tuned_blocks: int = 0
     # Whisper's frozen blocks in "fp32", or "auto": bf16 where the machine multiplies bf16 natively (a CPU with
-    # AMX units, a CUDA GPU that has bf16), fp32 elsewhere; the features' cache keeps each apart. "auto" computes
-    # the demo's cache in 0.76 x the time, for features 1 % apart (docs/encoders.md).
+    # AMX units, a CUDA GPU that has bf16), fp32 elsewhere; the features' cache keeps each apart. "auto" fills the
+    # demo's cache faster for features 1 % apart, the same WER (docs/encoders.md, "Training from the cache").
     encoder_precision: str = "fp32"
     sample_rate: int = SAMPLE_RATE  # Hz of the input waveforms
     n_mels: int = 80  # mel bins
